@@ -93,6 +93,15 @@ pub fn log(severity: Severity, message: impl Display) {
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
+/// The C library's text for an I/O error, without Rust's `(os error N)` suffix,
+/// so messages read exactly like Courier's `perror()` output.
+pub fn strerror(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None => err.to_string(),
+    }
+}
+
 /// Prints `program: error` on stderr and converts the error to an exit code.
 pub fn report<E: ExitStatus>(program: &str, result: Result<(), E>) -> ExitCode {
     match result {
@@ -148,6 +157,13 @@ mod tests {
         assert_eq!(E(Disposition::Permanent).exit_code(), 1);
         assert_eq!(E(Disposition::Usage).exit_code(), 2);
         assert_eq!(E(Disposition::Temporary).exit_code(), 111);
+    }
+
+    #[test]
+    fn strerror_matches_libc_text() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(strerror(&e), "No such file or directory");
+        assert_eq!(strerror(&std::io::Error::other("custom")), "custom");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 #[non_exhaustive]
 pub enum MaildirError {
     /// An OS-level failure on a named path (permissions, ENOSPC, vanished directory...).
-    #[error("{path}: {source}")]
+    #[error("{}: {}", path.display(), courier_common::strerror(source))]
     Io {
         /// The file or directory the call was about.
         path: PathBuf,
@@ -18,7 +18,7 @@ pub enum MaildirError {
         source: std::io::Error,
     },
     /// The directory lacks `cur/`, `new/` or `tmp/`: usually a wrong MAILDIR or home.
-    #[error("{path}: not a maildir (missing cur/, new/ or tmp/)")]
+    #[error("{}: not a maildir (missing cur/, new/ or tmp/)", path.display())]
     NotAMaildir {
         /// The directory that was expected to be a maildir.
         path: PathBuf,
@@ -39,7 +39,7 @@ pub enum MaildirError {
         spec: String,
     },
     /// The UID database could not be parsed; the damaged copy was kept, not overwritten.
-    #[error("{path}: damaged UID database ({reason}); kept as {saved}")]
+    #[error("{}: damaged UID database ({reason}); kept as {}", path.display(), saved.display())]
     CorruptUidDb {
         /// The damaged `courierimapuiddb`.
         path: PathBuf,
@@ -49,7 +49,7 @@ pub enum MaildirError {
         saved: PathBuf,
     },
     /// A damaged control file whose contents could not be understood.
-    #[error("{path}: {reason}")]
+    #[error("{}: {reason}", path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -67,7 +67,7 @@ pub enum MaildirError {
         name: String,
     },
     /// A lock held by another live process could not be obtained in time.
-    #[error("{path}: locked by another process")]
+    #[error("{}: locked by another process", path.display())]
     Locked {
         /// The lock file.
         path: PathBuf,
