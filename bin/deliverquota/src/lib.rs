@@ -171,7 +171,11 @@ fn deliver(opts: &Opts, input: &mut dyn Read, known_size: Option<u64>) -> Result
     {
         return Err(Failure::OverQuota);
     }
-    let mut tmp = TmpFile::create(dir, None, known_size, MESSAGE_MODE).map_err(Failure::Write)?;
+    // Courier reports a tmp/ that cannot be created in as the maildir being unusable.
+    let mut tmp = TmpFile::create(dir, None, known_size, MESSAGE_MODE).map_err(|e| {
+        let errno = e.raw_os_error().unwrap_or(nix::libc::EIO);
+        Failure::Maildir(MaildirError::io(dir, io::Error::from_raw_os_error(errno)))
+    })?;
     tmp.copy_from(input, "stdin").map_err(Failure::Write)?;
     let size = tmp.size();
     // Courier's quirk: with a file on stdin the warning threshold is evaluated
@@ -219,7 +223,17 @@ fn usable_maildir(dir: &Path) -> Result<(), Failure> {
 
 fn open_quota(main: &Path) -> Result<Option<QuotaFile>, Failure> {
     match QuotaFile::open(main) {
-        Ok(q) => Ok(q),
+        Ok(Some(q)) => {
+            if q.unreadable_lines() > 0 {
+                eprintln!(
+                    "WARN: {}: {} unreadable line(s) counted as 0",
+                    q.path().display(),
+                    q.unreadable_lines()
+                );
+            }
+            Ok(Some(q))
+        }
+        Ok(None) => Ok(None),
         Err(MaildirError::BadQuotaSpec { spec }) => {
             // Courier: an unparseable spec is reported and the quota ignored.
             eprintln!("WARN: quota string '{spec}' not parseable");

@@ -264,7 +264,8 @@ impl UniqueName {
         }
         s.push('.');
         s.push_str(&self.host);
-        if let Some(size) = size.or(self.size) {
+        // Courier writes no `,S=` for an empty message.
+        if let Some(size) = size.or(self.size).filter(|&n| n > 0) {
             s.push_str(&format!(",S={size}"));
         }
         s

@@ -121,6 +121,25 @@ pub struct Usage {
     pub count: i64,
 }
 
+/// C `strtoll(s, &end, 10)`: leading blanks, optional sign, digits. Returns the
+/// value (0 when there are no digits), the rest, and whether digits were found.
+fn strtoll(s: &str) -> (i64, &str, bool) {
+    let t = s.trim_start();
+    let b = t.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'-') | Some(b'+')));
+    let start = i;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i == start {
+        return (0, s, false);
+    }
+    let v = t[..i]
+        .parse::<i64>()
+        .unwrap_or(if b[0] == b'-' { i64::MIN } else { i64::MAX });
+    (v, &t[i..], true)
+}
+
 /// One data line exactly as Courier writes it: `%12s %12s\n`.
 pub fn format_line(bytes: i64, count: i64) -> String {
     format!("{bytes:>12} {count:>12}\n")
@@ -135,6 +154,7 @@ pub struct QuotaFile {
     spec: QuotaSpec,
     usage: Usage,
     data_lines: usize,
+    unreadable_lines: usize,
     needs_recalc: bool,
     modified: SystemTime,
 }
@@ -161,27 +181,25 @@ impl QuotaFile {
         let spec = QuotaSpec::parse(spec_line)?;
         let mut usage = Usage::default();
         let mut data_lines = 0;
-        let mut garbage = false;
+        let mut unreadable_lines = 0;
         if !too_long {
             for line in lines {
-                if line.trim().is_empty() {
+                if line.is_empty() {
                     continue;
                 }
-                let mut it = line.split_whitespace();
-                match (
-                    it.next().and_then(|b| b.parse::<i64>().ok()),
-                    it.next().and_then(|c| c.parse::<i64>().ok()),
-                ) {
-                    (Some(b), Some(c)) => {
-                        usage.bytes = usage.bytes.saturating_add(b);
-                        usage.count = usage.count.saturating_add(c);
-                        data_lines += 1;
-                    }
-                    _ => garbage = true,
+                // Courier reads each line with strtoll semantics: whatever is not a
+                // number counts as 0. Such lines are reported, not "repaired".
+                let (b, rest, ok_b) = strtoll(line);
+                let (c, _, ok_c) = strtoll(rest);
+                if !(ok_b && ok_c) {
+                    unreadable_lines += 1;
                 }
+                usage.bytes = usage.bytes.saturating_add(b);
+                usage.count = usage.count.saturating_add(c);
+                data_lines += 1;
             }
         }
-        let needs_recalc = too_long || garbage || usage.bytes < 0 || usage.count < 0;
+        let needs_recalc = too_long || usage.bytes < 0 || usage.count < 0;
         Ok(Some(QuotaFile {
             maildir: maildir.to_path_buf(),
             path,
@@ -189,6 +207,7 @@ impl QuotaFile {
             spec,
             usage,
             data_lines,
+            unreadable_lines,
             needs_recalc,
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
         }))
@@ -207,6 +226,12 @@ impl QuotaFile {
     /// The `maildirsize` path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Data lines that were not two numbers (counted as 0, as Courier does); a
+    /// caller may warn about them.
+    pub fn unreadable_lines(&self) -> usize {
+        self.unreadable_lines
     }
 
     /// Whether the file asked for a recalculation (too long, negative, garbage).
@@ -574,8 +599,18 @@ mod tests {
         );
         fs::write(m.join(MAILDIRSIZE), "100S\n-50 -1\n").unwrap();
         assert!(QuotaFile::open(&m).unwrap().unwrap().needs_recalc());
-        fs::write(m.join(MAILDIRSIZE), "100S\nxx yy\n").unwrap();
-        assert!(QuotaFile::open(&m).unwrap().unwrap().needs_recalc());
+        // Unreadable lines count as zero (Courier's strtoll), without a recalculation.
+        fs::write(m.join(MAILDIRSIZE), "100S\nxx yy\n  50 1 extra\n-5\n").unwrap();
+        let q = QuotaFile::open(&m).unwrap().unwrap();
+        assert!(!q.needs_recalc());
+        assert_eq!(
+            q.usage(),
+            Usage {
+                bytes: 45,
+                count: 1
+            }
+        );
+        assert_eq!(q.unreadable_lines(), 2);
         fs::write(m.join(MAILDIRSIZE), "100Q\n").unwrap();
         assert!(matches!(
             QuotaFile::open(&m),
