@@ -132,8 +132,10 @@ impl TmpFile {
         self.name.final_name(self.dev, self.ino, Some(self.written))
     }
 
+    /// fdatasync: flushes the data and the size, which is all a reader needs; the
+    /// directory entry is made durable by [`sync_dir`] after the link.
     fn sync(&self) -> Result<()> {
-        self.file.sync_all().at(&self.path)
+        self.file.sync_data().at(&self.path)
     }
 
     fn place(&mut self, target: &Path) -> Result<()> {
