@@ -327,14 +327,13 @@ fn convert_mailfilter(file: &Path, renames: &[(String, String)]) -> Result<(), M
     std::fs::rename(&tmp, file).map_err(|e| MaildirError::io(file, e))
 }
 
-/// The subscription list part of `--convutf8`.
+/// The subscription list part of `--convutf8`: each modified-UTF-7 name decoded
+/// (names that are not valid modified UTF-7 are kept as they are).
 mod subscribed_compat {
-    use courier_maildir::MaildirError;
-    use courier_maildir::delivery::write_control_file;
-    use courier_maildir::mutf7;
+    use courier_maildir::{MaildirError, mutf7, subscribed};
     use std::path::Path;
 
-    pub const SUBSCRIBED: &str = "courierimapsubscribed";
+    pub use subscribed::SUBSCRIBED_FILE as SUBSCRIBED;
 
     pub struct Converted {
         pub present: bool,
@@ -342,49 +341,27 @@ mod subscribed_compat {
         pub changes: Vec<(String, String)>,
     }
 
-    /// Reads the list and decodes each modified-UTF-7 name (invalid ones are kept).
     pub fn convert_subscriptions(maildir: &Path) -> Result<Converted, MaildirError> {
-        let file = maildir.join(SUBSCRIBED);
-        let text = match std::fs::read(&file) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Converted {
-                    present: false,
-                    lines: vec![],
-                    changes: vec![],
-                });
-            }
-            Err(e) => return Err(MaildirError::io(&file, e)),
-        };
+        let present = subscribed::path(maildir).exists();
         let mut lines = Vec::new();
         let mut changes = Vec::new();
-        for line in text.lines().filter(|l| !l.is_empty()) {
-            match mutf7::decode(line) {
+        for line in subscribed::list(maildir)? {
+            match mutf7::decode(&line) {
                 Ok(utf8) if utf8 != line => {
-                    changes.push((line.to_string(), utf8.clone()));
+                    changes.push((line, utf8.clone()));
                     lines.push(utf8);
                 }
-                _ => lines.push(line.to_string()),
+                _ => lines.push(line),
             }
         }
         Ok(Converted {
-            present: true,
+            present,
             lines,
             changes,
         })
     }
 
     pub fn write_subscriptions(maildir: &Path, lines: &[String]) -> Result<(), MaildirError> {
-        let mut body = String::new();
-        for l in lines {
-            body.push_str(l);
-            body.push('\n');
-        }
-        write_control_file(
-            maildir,
-            "imapsubscribe0",
-            &maildir.join(SUBSCRIBED),
-            body.as_bytes(),
-        )
+        subscribed::write(maildir, lines)
     }
 }
