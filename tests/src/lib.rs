@@ -1,1 +1,925 @@
-//! Shared helpers for the end-to-end tests live in the test files themselves.
+//! Testkit for the workspace-level end-to-end tests (package `e2e`).
+//!
+//! Owns: finding our binaries and Debian's Courier binaries (the oracle), scratch
+//! directories that Courier accepts (never sticky), running a program and capturing
+//! (exit code, stdout, stderr), and snapshots of a maildir tree with the volatile parts
+//! (unique message names, times, UIDVALIDITY, keyword generations) normalised, so that
+//! the tree left by our program can be compared with the one left by Courier's.
+//!
+//! Does not: build anything. Our binaries must already be in `target/debug` (the CI
+//! runs `cargo build --workspace --bins` first) or in `$COURIER_BIN_DIR`; a missing
+//! binary is a test failure that says so. A missing Courier binary is a skip, printed
+//! as a `SKIP: <reason>` line.
+//!
+//! Pointing `COURIER_BIN_DIR` at a directory of symlinks to Debian's binaries
+//! (`maildirmake -> /usr/bin/maildirmake.courier`, ...) runs every test with Courier
+//! on both sides: that is how the tests were checked to encode Courier's behaviour.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+// ---------------------------------------------------------------------------
+// Locating programs
+
+/// The workspace root, derived from this crate's manifest directory (`<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Path of our program `name`: `$COURIER_BIN_DIR/<name>`, else
+/// `<workspace root>/target/debug/<name>`. Panics with instructions when it is missing.
+pub fn ours(name: &str) -> PathBuf {
+    let path = match std::env::var_os("COURIER_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir).join(name),
+        None => workspace_root().join("target/debug").join(name),
+    };
+    assert!(
+        path.exists(),
+        "{}: our `{name}` binary is missing; run `cargo build --workspace --bins` first \
+         (or set COURIER_BIN_DIR)",
+        path.display()
+    );
+    path
+}
+
+/// Debian's file name for a Courier program we reimplement.
+pub fn courier_path(name: &str) -> PathBuf {
+    match name {
+        "maildirmake" | "deliverquota" => PathBuf::from(format!("/usr/bin/{name}.courier")),
+        "imapd" => PathBuf::from("/usr/bin/imapd"),
+        other => PathBuf::from(format!("/usr/bin/{other}")),
+    }
+}
+
+/// Debian's binary for `name`, or None (after printing `SKIP: <reason>` for `test`).
+pub fn courier(name: &str, test: &str) -> Option<PathBuf> {
+    let path = courier_path(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        skip(
+            test,
+            &format!(
+                "{} is not installed (apt-get install courier-imap)",
+                path.display()
+            ),
+        );
+        None
+    }
+}
+
+/// Prints the skip line that the test summary cannot show by itself.
+pub fn skip(test: &str, reason: &str) {
+    println!("SKIP: {test}: {reason}");
+    eprintln!("SKIP: {test}: {reason}");
+}
+
+/// Effective uid, read from /proc (no libc needed).
+pub fn euid() -> u32 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+pub fn is_root() -> bool {
+    euid() == 0
+}
+
+/// This machine's host name, as Courier puts it in message names.
+pub fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// Scratch directories
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A private scratch directory (mode 0700, never sticky, so Courier accepts it as a
+/// home), removed on drop.
+#[derive(Debug)]
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let base = std::env::temp_dir();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = base.join(format!("e2e-{tag}-{}-{n}-{nanos}", std::process::id()));
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
+        let mode = fs::metadata(&path).unwrap().mode();
+        assert_eq!(
+            mode & 0o1000,
+            0,
+            "{}: scratch dir is sticky",
+            path.display()
+        );
+        Scratch { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.path.join(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // Tests may leave read-only directories behind: make everything writable first.
+        let _ = Command::new("chmod")
+            .arg("-R")
+            .arg("u+rwx")
+            .arg(&self.path)
+            .status();
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running programs
+
+/// What a program printed and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Exit code; None when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Where a program's stdin comes from.
+#[derive(Clone, Debug)]
+pub enum Input {
+    Null,
+    /// Written through a pipe.
+    Pipe(Vec<u8>),
+    /// Written to a regular file first, which is then stdin (size known up front).
+    File(Vec<u8>),
+    /// An existing file.
+    Path(PathBuf),
+}
+
+/// A command about to run, with Courier's program name as argv[0] whatever the binary
+/// file is called (Debian's messages print argv[0]).
+pub struct Run {
+    cmd: Command,
+    input: Input,
+    timeout: Duration,
+    scratch_for_input: Option<PathBuf>,
+}
+
+impl Run {
+    pub fn new(program: &Path, argv0: &str) -> Run {
+        let mut cmd = Command::new(program);
+        cmd.arg0(argv0);
+        // Keep the environment predictable: our programs and Courier's read few
+        // variables, but an inherited MAILDIR/HOSTNAME/IMAP_* would change results.
+        for var in [
+            "MAILDIR",
+            "HOSTNAME",
+            "IMAPLOGINTAG",
+            "AUTHENTICATED",
+            "MAILDIRQUOTA",
+        ] {
+            cmd.env_remove(var);
+        }
+        Run {
+            cmd,
+            input: Input::Null,
+            timeout: Duration::from_secs(60),
+            scratch_for_input: None,
+        }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn cwd(mut self, dir: &Path) -> Run {
+        self.cmd.current_dir(dir);
+        self.scratch_for_input = Some(dir.to_path_buf());
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> Run {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn env_remove(mut self, k: &str) -> Run {
+        self.cmd.env_remove(k);
+        self
+    }
+
+    pub fn input(mut self, input: Input) -> Run {
+        self.input = input;
+        self
+    }
+
+    pub fn timeout(mut self, t: Duration) -> Run {
+        self.timeout = t;
+        self
+    }
+
+    /// Access to the underlying command (e.g. to wrap it).
+    pub fn command(&mut self) -> &mut Command {
+        &mut self.cmd
+    }
+
+    /// Runs to completion (killed after the timeout, which fails the test).
+    pub fn run(mut self) -> Outcome {
+        let mut input_file = None;
+        match &self.input {
+            Input::Null => {
+                self.cmd.stdin(Stdio::null());
+            }
+            Input::Pipe(_) => {
+                self.cmd.stdin(Stdio::piped());
+            }
+            Input::File(bytes) => {
+                let dir = self
+                    .scratch_for_input
+                    .clone()
+                    .unwrap_or_else(std::env::temp_dir);
+                let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+                let p = dir.join(format!(".e2e-stdin-{}-{n}", std::process::id()));
+                fs::write(&p, bytes).unwrap();
+                self.cmd.stdin(fs::File::open(&p).unwrap());
+                input_file = Some(p);
+            }
+            Input::Path(p) => {
+                self.cmd
+                    .stdin(fs::File::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())));
+            }
+        }
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self
+            .cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", self.cmd));
+        let writer = match (&self.input, child.stdin.take()) {
+            (Input::Pipe(bytes), Some(mut stdin)) => {
+                let bytes = bytes.clone();
+                // The program may stop reading early (usage errors): ignore EPIPE.
+                Some(std::thread::spawn(move || {
+                    let _ = stdin.write_all(&bytes);
+                }))
+            }
+            _ => None,
+        };
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let t_out = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = out.read_to_end(&mut v);
+            v
+        });
+        let t_err = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = err.read_to_end(&mut v);
+            v
+        });
+        let status = wait_timeout(&mut child, self.timeout, &format!("{:?}", self.cmd));
+        if let Some(w) = writer {
+            let _ = w.join();
+        }
+        let stdout = String::from_utf8_lossy(&t_out.join().unwrap()).into_owned();
+        let stderr = String::from_utf8_lossy(&t_err.join().unwrap()).into_owned();
+        if let Some(p) = input_file {
+            let _ = fs::remove_file(p);
+        }
+        Outcome {
+            code: status.code(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// Waits for `child`, killing it (by its own pid) and panicking after `timeout`.
+pub fn wait_timeout(child: &mut std::process::Child, timeout: Duration, what: &str) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {timeout:?}; killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Differential pairs
+
+/// Which implementation a sandbox runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Ours,
+    Courier,
+}
+
+/// One scratch directory bound to one implementation. Commands run with the scratch
+/// directory as cwd, so relative maildir paths (and the messages naming them) are the
+/// same on both sides.
+pub struct Sandbox {
+    pub side: Side,
+    pub dir: Scratch,
+}
+
+impl Sandbox {
+    pub fn new(side: Side) -> Sandbox {
+        let tag = match side {
+            Side::Ours => "ours",
+            Side::Courier => "courier",
+        };
+        Sandbox {
+            side,
+            dir: Scratch::new(tag),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
+        self.dir.join(p)
+    }
+
+    /// The binary of `prog` for this side.
+    pub fn bin(&self, prog: &str) -> PathBuf {
+        match self.side {
+            Side::Ours => ours(prog),
+            Side::Courier => courier_path(prog),
+        }
+    }
+
+    /// A command for `prog` on this side, cwd = the sandbox.
+    pub fn cmd(&self, prog: &str) -> Run {
+        Run::new(&self.bin(prog), prog).cwd(self.path())
+    }
+
+    /// A command for `prog` on this side under `umask mask`.
+    pub fn cmd_umask(&self, prog: &str, mask: &str) -> Run {
+        with_umask(&self.bin(prog), prog, mask).cwd(self.path())
+    }
+
+    /// Shorthand: run `prog args` with `input`.
+    pub fn run(&self, prog: &str, args: &[&str], input: Input) -> Outcome {
+        self.cmd(prog).args(args).input(input).run()
+    }
+
+    /// Normalised snapshot of `rel` (relative to the sandbox).
+    pub fn snapshot(&self, rel: &str) -> String {
+        snapshot(&self.join(rel))
+    }
+}
+
+/// The same value computed on both sides.
+#[derive(Debug)]
+pub struct Both<T> {
+    pub ours: T,
+    pub courier: T,
+}
+
+impl<T: PartialEq + std::fmt::Debug> Both<T> {
+    /// Asserts that both sides agree, showing both values otherwise.
+    pub fn assert_same(&self, what: &str) {
+        assert_eq!(
+            self.ours, self.courier,
+            "{what}: ours (left) differs from Courier's (right)"
+        );
+    }
+}
+
+/// A pair of sandboxes, one for our programs and one for Courier's.
+pub struct Pair {
+    pub ours: Sandbox,
+    pub courier: Sandbox,
+}
+
+impl Pair {
+    /// Both sides, or None (with a printed SKIP) when a needed Courier program is absent.
+    pub fn new(test: &str, progs: &[&str]) -> Option<Pair> {
+        for p in progs {
+            courier(p, test)?;
+            // Fail early, with the build hint, when ours is missing.
+            ours(p);
+        }
+        Some(Pair {
+            ours: Sandbox::new(Side::Ours),
+            courier: Sandbox::new(Side::Courier),
+        })
+    }
+
+    /// Runs `f` on each side (ours first).
+    pub fn each<T>(&self, mut f: impl FnMut(&Sandbox) -> T) -> Both<T> {
+        let ours = f(&self.ours);
+        let courier = f(&self.courier);
+        Both { ours, courier }
+    }
+
+    /// Runs `prog args` on each side and asserts equal exit codes and outputs.
+    pub fn run_same(&self, prog: &str, args: &[&str], input: Input) -> Outcome {
+        let both = self.each(|s| s.run(prog, args, input.clone()));
+        both.assert_same(&format!("{prog} {args:?}"));
+        both.ours
+    }
+
+    /// Asserts that the normalised trees under `rel` are equal.
+    pub fn assert_same_tree(&self, rel: &str) {
+        let both = self.each(|s| s.snapshot(rel));
+        assert_eq!(
+            both.ours, both.courier,
+            "tree {rel}: ours (left) differs from Courier's (right)"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Maildir helpers (test setup done without our programs)
+
+/// Creates `dir` with tmp/new/cur (0700), like `maildirmake DIR`.
+pub fn make_maildir(dir: &Path) {
+    for sub in ["", "tmp", "new", "cur"] {
+        let p = dir.join(sub);
+        fs::create_dir_all(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+}
+
+/// Creates folder `.name` in `maildir`, like `maildirmake -f NAME`.
+pub fn make_folder(maildir: &Path, name: &str) -> PathBuf {
+    let f = maildir.join(format!(".{name}"));
+    make_maildir(&f);
+    fs::write(f.join("maildirfolder"), b"").unwrap();
+    fs::set_permissions(f.join("maildirfolder"), fs::Permissions::from_mode(0o600)).unwrap();
+    f
+}
+
+/// File names in `dir`, sorted; empty when the directory does not exist.
+pub fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// The only entry of `dir`, or a panic listing what is there.
+pub fn only(dir: &Path) -> PathBuf {
+    let v = names(dir);
+    assert_eq!(
+        v.len(),
+        1,
+        "{}: expected exactly one entry, found {v:?}",
+        dir.display()
+    );
+    dir.join(&v[0])
+}
+
+/// Sum of the data lines of a `maildirsize` (bytes, count), and its first line.
+pub fn maildirsize_totals(path: &Path) -> (String, i64, i64) {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let spec = lines.next().unwrap_or("").to_string();
+    let (mut b, mut c) = (0i64, 0i64);
+    for l in lines {
+        let mut it = l.split_whitespace();
+        b += it.next().and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
+        c += it.next().and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
+    }
+    (spec, b, c)
+}
+
+/// What a recalculation would find: bytes and count of the counted messages (new/ and
+/// cur/ of the maildir and its folders except `.Trash`, `T`-flagged ones skipped).
+pub fn counted_usage(maildir: &Path) -> (i64, i64) {
+    let mut dirs = vec![maildir.to_path_buf()];
+    for n in names(maildir) {
+        let p = maildir.join(&n);
+        if n.starts_with('.') && n != "." && n != ".." && n != ".Trash" && p.is_dir() {
+            dirs.push(p);
+        }
+    }
+    let (mut b, mut c) = (0i64, 0i64);
+    for d in dirs {
+        for sub in ["new", "cur"] {
+            for n in names(&d.join(sub)) {
+                if n.starts_with('.') {
+                    continue;
+                }
+                if let Some((_, flags)) = n.split_once(":2,")
+                    && flags.contains('T')
+                {
+                    continue;
+                }
+                b += fs::metadata(d.join(sub).join(&n)).unwrap().len() as i64;
+                c += 1;
+            }
+        }
+    }
+    (b, c)
+}
+
+// ---------------------------------------------------------------------------
+// Snapshots
+
+/// Lists every path under `root` (sorted, relative, prefixed with the root's own name)
+/// with its type, permission bits and, for regular files, a rendering of the contents;
+/// volatile parts are normalised by [`normalise`].
+pub fn snapshot(root: &Path) -> String {
+    let mut entries = Vec::new();
+    let label = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    walk(root, &label, &mut entries);
+    let mut out = String::new();
+    for (rel, meta, content) in &entries {
+        let kind = if meta.file_type().is_symlink() {
+            'l'
+        } else if meta.is_dir() {
+            'd'
+        } else {
+            'f'
+        };
+        let _ = write!(out, "{kind} {:04o} {rel}", meta.mode() & 0o7777);
+        if let Some(c) = content {
+            let _ = write!(out, " = {}", render(c));
+        }
+        out.push('\n');
+    }
+    normalise(&out)
+}
+
+fn walk(path: &Path, rel: &str, out: &mut Vec<(String, fs::Metadata, Option<Vec<u8>>)>) {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(_) => return,
+    };
+    let content = if meta.is_file() {
+        fs::read(path).ok()
+    } else if meta.file_type().is_symlink() {
+        fs::read_link(path)
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned().into_bytes())
+    } else {
+        None
+    };
+    let is_dir = meta.is_dir();
+    out.push((rel.to_string(), meta, content));
+    if is_dir {
+        for n in names(path) {
+            walk(&path.join(&n), &format!("{rel}/{n}"), out);
+        }
+    }
+}
+
+fn render(c: &[u8]) -> String {
+    if c.len() > 2048 {
+        // Big files: size and a hash are enough to compare.
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in c {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+        }
+        return format!("<{} bytes, fnv {h:016x}>", c.len());
+    }
+    format!("\"{}\"", c.escape_ascii())
+}
+
+/// One unique message name found in a text: `SEC.M<USEC>P<PID>[V..I..][_UNIQ].HOST[,S=n]`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct MsgName {
+    sec: u64,
+    usec: u64,
+    pid: u64,
+    devino: String,
+    uniq: String,
+    size: String,
+}
+
+/// Tries to parse a unique message name at the start of `s`; returns it and its length.
+fn parse_msg_name(s: &[u8], host: &[u8]) -> Option<(MsgName, usize)> {
+    fn digits(s: &[u8], i: &mut usize) -> Option<u64> {
+        let start = *i;
+        while *i < s.len() && s[*i].is_ascii_digit() {
+            *i += 1;
+        }
+        if *i == start || *i - start > 19 {
+            return None;
+        }
+        std::str::from_utf8(&s[start..*i]).ok()?.parse().ok()
+    }
+    fn hex(s: &[u8], i: &mut usize) -> bool {
+        let start = *i;
+        while *i < s.len() && (s[*i].is_ascii_digit() || (b'A'..=b'F').contains(&s[*i])) {
+            *i += 1;
+        }
+        *i > start
+    }
+    let mut i = 0;
+    let sec = digits(s, &mut i)?;
+    if s.get(i..i + 2)? != b".M" {
+        return None;
+    }
+    i += 2;
+    let usec = digits(s, &mut i)?;
+    if *s.get(i)? != b'P' {
+        return None;
+    }
+    i += 1;
+    let pid = digits(s, &mut i)?;
+    let mut devino = String::new();
+    if s.get(i) == Some(&b'V') {
+        let mut j = i + 1;
+        if hex(s, &mut j) && s.get(j) == Some(&b'I') {
+            j += 1;
+            if hex(s, &mut j) {
+                devino = "VI".into();
+                i = j;
+            }
+        }
+    }
+    let mut uniq = String::new();
+    if s.get(i) == Some(&b'_') {
+        let start = i;
+        i += 1;
+        while i < s.len() && (s[i].is_ascii_alphanumeric() || s[i] == b'_') {
+            i += 1;
+        }
+        uniq = String::from_utf8_lossy(&s[start..i]).into_owned();
+    }
+    if s.get(i) != Some(&b'.') || !s[i + 1..].starts_with(host) {
+        return None;
+    }
+    i += 1 + host.len();
+    let mut size = String::new();
+    if s[i..].starts_with(b",S=") {
+        let start = i;
+        i += 3;
+        digits(s, &mut i)?;
+        size = String::from_utf8_lossy(&s[start..i]).into_owned();
+    }
+    Some((
+        MsgName {
+            sec,
+            usec,
+            pid,
+            devino,
+            uniq,
+            size,
+        },
+        i,
+    ))
+}
+
+/// Replaces the volatile parts of a snapshot (or of any text about a maildir):
+/// unique message names become `MSG<n><VI?><_uniq?>,S=<n>` numbered in creation order
+/// (seconds, microseconds); keyword generations `.<N>.` become `.<GEN>.`; the
+/// UIDVALIDITY in a uiddb header, and `Date:` / `Message-Id:` of quota warnings, become
+/// placeholders; `NeWmAiLdIrSiZe` temp names lose their time and pid.
+pub fn normalise(text: &str) -> String {
+    let host = hostname();
+    let bytes = text.as_bytes();
+    // Pass 1: collect every message name, to number them in creation order.
+    let mut found: BTreeMap<MsgName, usize> = BTreeMap::new();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        let boundary = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+        if boundary
+            && bytes[i].is_ascii_digit()
+            && let Some((m, len)) = parse_msg_name(&bytes[i..], host.as_bytes())
+        {
+            spans.push((i, len, m.clone()));
+            found.insert(m, 0);
+            i += len;
+            continue;
+        }
+        i += 1;
+    }
+    // Number by (sec, usec, pid): the order the messages were written in.
+    for (n, v) in found.values_mut().enumerate() {
+        *v = n + 1;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (start, len, m) in spans {
+        out.push_str(&text[last..start]);
+        let _ = write!(out, "MSG{}{}{}{}", found[&m], m.devino, m.uniq, m.size);
+        last = start + len;
+    }
+    out.push_str(&text[last..]);
+    normalise_lines(&out)
+}
+
+fn normalise_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let mut l = line.to_string();
+        // Keyword generations: courierimapkeywords/.<N>.<basename>
+        if let Some(pos) = l.find("courierimapkeywords/.") {
+            let start = pos + "courierimapkeywords/.".len();
+            let end = start + l[start..].bytes().take_while(u8::is_ascii_digit).count();
+            if end > start && l[end..].starts_with('.') {
+                l.replace_range(start..end, "GEN");
+            }
+        }
+        // uiddb header: "1 <uidvalidity> <nextuid>\n" rendered as "\"1 795302257 3\\n..."
+        if l.contains("courierimapuiddb = \"1 ") {
+            let start = l.find("= \"1 ").unwrap() + 5;
+            let end = start + l[start..].bytes().take_while(u8::is_ascii_digit).count();
+            l.replace_range(start..end, "UIDV");
+        }
+        // Quota warning headers inside a rendered message.
+        if let Some(pos) = l.find("Date: ") {
+            if let Some(end) = l[pos..].find("\\n") {
+                l.replace_range(pos..pos + end, "Date: DATE");
+            }
+        }
+        if let Some(pos) = l.find("Message-Id: <") {
+            let start = pos + "Message-Id: <".len();
+            let end = start + l[start..].bytes().take_while(u8::is_ascii_digit).count();
+            l.replace_range(start..end, "TIME");
+        }
+        if let Some(pos) = l.find("_NeWmAiLdIrSiZe") {
+            // tmp/<time>.<pid>_NeWmAiLdIrSiZe.<host>
+            let head = &l[..pos];
+            if let Some(slash) = head.rfind('/') {
+                l.replace_range(slash + 1..pos, "TIME.PID");
+            }
+        }
+        out.push_str(&l);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Root-only helpers
+
+/// A small tmpfs mounted on a fresh directory; unmounted on drop.
+pub struct Tmpfs {
+    pub dir: Scratch,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (e.g. "1m"), or None with the reason.
+    pub fn mount(size: &str) -> Result<Tmpfs, String> {
+        if !is_root() {
+            return Err("mounting a tmpfs needs root".into());
+        }
+        let dir = Scratch::new("tmpfs");
+        let st = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir.path())
+            .status()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !st.success() {
+            return Err(format!("mount -t tmpfs failed ({st})"));
+        }
+        Ok(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// A command that runs `program` as uid/gid 65534 (nobody) with no groups.
+pub fn as_nobody(program: &Path) -> Run {
+    let mut r = Run::new(Path::new("/usr/bin/setpriv"), "setpriv");
+    r.command()
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    r.command().arg(program);
+    r
+}
+
+/// A command that runs `program` (as argv[0] `argv0`) under `umask mask`, through bash.
+pub fn with_umask(program: &Path, argv0: &str, mask: &str) -> Run {
+    let mut r = Run::new(Path::new("/bin/bash"), "bash");
+    r.command().args([
+        "-c",
+        &format!("umask {mask} && exec -a {argv0} \"$0\" \"$@\""),
+    ]);
+    r.command().arg(program);
+    r
+}
+
+/// Gives everything under `path` to uid/gid 65534.
+pub fn chown_nobody(path: &Path) {
+    let st = Command::new("chown")
+        .arg("-R")
+        .arg("65534:65534")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success(), "chown {}", path.display());
+}
+
+pub fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+/// Asserts that no message file is in tmp/, and that new/ and cur/ hold exactly
+/// `expected` entries: nothing half-written was left.
+pub fn assert_clean(maildir: &Path, expected_new_cur: usize) {
+    let tmp = names(&maildir.join("tmp"));
+    assert!(
+        tmp.is_empty(),
+        "{}/tmp not empty: {tmp:?}",
+        maildir.display()
+    );
+    let mut nc = names(&maildir.join("new"));
+    nc.extend(names(&maildir.join("cur")));
+    assert_eq!(
+        nc.len(),
+        expected_new_cur,
+        "{}: new/ + cur/ hold {nc:?}",
+        maildir.display()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalise_message_names_numbers_them_in_creation_order() {
+        let h = hostname();
+        let text = format!(
+            "f 0644 M/new/1795301594.M204366P7104V000000000000FE00I00000000000B800C_warn.{h},S=140 = \"x\"\n\
+             f 0644 M/new/1795301594.M198693P7099V000000000000FE00I00000000000B8009.{h},S=17:2,S = \"y\"\n\
+             f 0644 M/courierimapuiddb = \"1 795302257 3\\n1 1795301594.M198693P7099V000000000000FE00I00000000000B8009.{h},S=17\\n\"\n"
+        );
+        let n = normalise(&text);
+        assert!(n.contains("M/new/MSG2VI_warn,S=140 ="), "{n}");
+        assert!(n.contains("M/new/MSG1VI,S=17:2,S ="), "{n}");
+        assert!(n.contains("\"1 UIDV 3\\n1 MSG1VI,S=17\\n\""), "{n}");
+    }
+
+    #[test]
+    fn normalise_keyword_generation_becomes_placeholder() {
+        let n = normalise_lines("f 0644 M/courierimapkeywords/.5984341.abc = \"x\"\n");
+        assert_eq!(n, "f 0644 M/courierimapkeywords/.GEN.abc = \"x\"\n");
+    }
+
+    #[test]
+    fn scratch_dir_is_private_and_not_sticky() {
+        let s = Scratch::new("self");
+        let m = fs::metadata(s.path()).unwrap().mode();
+        assert_eq!(m & 0o7777, 0o700);
+    }
+}
