@@ -589,7 +589,19 @@ pub fn snapshot(root: &Path) -> String {
         }
         out.push('\n');
     }
-    normalise(&out)
+    // Sort by the normalised path: file-name order is not creation order (`M<usec>` is
+    // not zero-padded), and the placeholders are numbered in creation order.
+    let mut lines: Vec<String> = normalise(&out).lines().map(str::to_string).collect();
+    lines.sort_by(|a, b| path_of(a).cmp(path_of(b)));
+    let mut sorted = lines.join("\n");
+    sorted.push('\n');
+    sorted
+}
+
+/// The path field of a snapshot line (`<kind> <mode> <path>[ = <content>]`).
+fn path_of(line: &str) -> &str {
+    let rest = line.splitn(3, ' ').nth(2).unwrap_or("");
+    rest.split(" = ").next().unwrap_or(rest)
 }
 
 fn walk(path: &Path, rel: &str, out: &mut Vec<(String, fs::Metadata, Option<Vec<u8>>)>) {
