@@ -400,6 +400,11 @@ impl Sandbox {
         with_umask(&self.bin(prog), prog, mask).cwd(self.path())
     }
 
+    /// A command for Debian's `prog` whatever this side is, cwd = the sandbox.
+    pub fn courier_cmd(&self, prog: &str) -> Run {
+        Run::new(&courier_path(prog), prog).cwd(self.path())
+    }
+
     /// Shorthand: run `prog args` with `input`.
     pub fn run(&self, prog: &str, args: &[&str], input: Input) -> Outcome {
         self.cmd(prog).args(args).input(input).run()
@@ -723,6 +728,27 @@ fn parse_msg_name(s: &[u8], host: &[u8]) -> Option<(MsgName, usize)> {
         },
         i,
     ))
+}
+
+/// True when `name` (up to any `:`) is a whole Courier unique message name for this host:
+/// `SEC.M<USEC>P<PID>V<DEV>I<INO>[_UNIQ].HOST[,S=n]`, with the `V…I…` part.
+pub fn is_delivered_name(name: &str) -> bool {
+    let base = name.split(':').next().unwrap_or(name);
+    match parse_msg_name(base.as_bytes(), hostname().as_bytes()) {
+        Some((m, len)) => len == base.len() && m.devino == "VI",
+        None => false,
+    }
+}
+
+/// The `,S=<n>` size in a message name, if any.
+pub fn size_in_name(name: &str) -> Option<u64> {
+    let base = name.split(':').next().unwrap_or(name);
+    let pos = base.rfind(",S=")?;
+    let digits: String = base[pos + 3..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 /// Replaces the volatile parts of a snapshot (or of any text about a maildir):
