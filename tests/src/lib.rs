@@ -184,6 +184,12 @@ pub enum Input {
     File(Vec<u8>),
     /// An existing file.
     Path(PathBuf),
+    /// `len` bytes of `line` repeated (cut at `len`), streamed through a pipe without
+    /// ever being held in memory whole.
+    Stream {
+        len: u64,
+        line: Vec<u8>,
+    },
 }
 
 /// A command about to run, with Courier's program name as argv[0] whatever the binary
@@ -265,7 +271,7 @@ impl Run {
             Input::Null => {
                 self.cmd.stdin(Stdio::null());
             }
-            Input::Pipe(_) => {
+            Input::Pipe(_) | Input::Stream { .. } => {
                 self.cmd.stdin(Stdio::piped());
             }
             Input::File(bytes) => {
@@ -295,6 +301,23 @@ impl Run {
                 // The program may stop reading early (usage errors): ignore EPIPE.
                 Some(std::thread::spawn(move || {
                     let _ = stdin.write_all(&bytes);
+                }))
+            }
+            (Input::Stream { len, line }, Some(mut stdin)) => {
+                let (len, line) = (*len, line.clone());
+                Some(std::thread::spawn(move || {
+                    let mut chunk = Vec::with_capacity(64 * 1024 + line.len());
+                    while chunk.len() < 64 * 1024 {
+                        chunk.extend_from_slice(&line);
+                    }
+                    let mut left = len;
+                    while left > 0 {
+                        let n = left.min(chunk.len() as u64) as usize;
+                        if stdin.write_all(&chunk[..n]).is_err() {
+                            return;
+                        }
+                        left -= n as u64;
+                    }
                 }))
             }
             _ => None,
@@ -810,10 +833,10 @@ fn normalise_lines(text: &str) -> String {
             l.replace_range(start..end, "UIDV");
         }
         // Quota warning headers inside a rendered message.
-        if let Some(pos) = l.find("Date: ") {
-            if let Some(end) = l[pos..].find("\\n") {
-                l.replace_range(pos..pos + end, "Date: DATE");
-            }
+        if let Some(pos) = l.find("Date: ")
+            && let Some(end) = l[pos..].find("\\n")
+        {
+            l.replace_range(pos..pos + end, "Date: DATE");
         }
         if let Some(pos) = l.find("Message-Id: <") {
             let start = pos + "Message-Id: <".len();
