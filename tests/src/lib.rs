@@ -978,6 +978,38 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_sees_modes_types_and_contents() {
+        let s = Scratch::new("snap");
+        let m = s.join("M");
+        make_maildir(&m);
+        fs::write(m.join("maildirsize"), b"10S\n").unwrap();
+        chmod(&m.join("maildirsize"), 0o644);
+        let before = snapshot(&m);
+        assert!(before.contains("d 0700 M/cur\n"), "{before}");
+        assert!(
+            before.contains("f 0644 M/maildirsize = \"10S\\n\"\n"),
+            "{before}"
+        );
+        chmod(&m.join("cur"), 0o755);
+        let after_mode = snapshot(&m);
+        assert_ne!(before, after_mode);
+        fs::write(m.join("maildirsize"), b"11S\n").unwrap();
+        assert_ne!(after_mode, snapshot(&m));
+    }
+
+    #[test]
+    fn delivered_name_parser_requires_dev_and_inode() {
+        let h = hostname();
+        assert!(is_delivered_name(&format!("17.M5P9V00FEI0A.{h},S=3:2,S")));
+        assert!(!is_delivered_name(&format!("17.M5P9.{h},S=3")));
+        assert!(!is_delivered_name(
+            "17.M5P9V00FEI0A.otherhost-that-is-not-this,S=3"
+        ));
+        assert_eq!(size_in_name("1.M2P3.h,S=42:2,S"), Some(42));
+        assert_eq!(size_in_name("1.M2P3.h"), None);
+    }
+
+    #[test]
     fn scratch_dir_is_private_and_not_sticky() {
         let s = Scratch::new("self");
         let m = fs::metadata(s.path()).unwrap().mode();
