@@ -48,6 +48,26 @@ struct Opts {
     quota: Option<String>,
 }
 
+/// C `atoi`: leading blanks, optional sign, digits; anything else ends the number.
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let v = digits[..end]
+        .parse::<i64>()
+        .unwrap_or(if end == 0 { 0 } else { i64::MAX });
+    if neg { -v } else { v }
+}
+
+/// Courier's option loop: whole words only (`-c`, `-w N`, `-W FILE`); the first
+/// other word, even one starting with `-`, is the maildir. `-w` takes any `atoi`
+/// value from -1 (no warning) to 100.
 fn parse(args: &[String]) -> Option<Opts> {
     let mut o = Opts {
         create: false,
@@ -56,43 +76,28 @@ fn parse(args: &[String]) -> Option<Opts> {
         maildir: PathBuf::new(),
         quota: None,
     };
-    let mut operands = Vec::new();
     let mut i = 0;
     while i < args.len() {
-        let a = &args[i];
-        if !operands.is_empty() || !a.starts_with('-') || a == "-" {
-            operands.push(a.clone());
-        } else if a == "--" {
-            operands.extend(args[i + 1..].iter().cloned());
-            break;
-        } else {
-            let (flag, rest) = a[1..].split_at(1);
-            let mut value = || -> Option<String> {
-                if rest.is_empty() {
-                    i += 1;
-                    args.get(i).cloned()
-                } else {
-                    Some(rest.to_string())
+        match args[i].as_str() {
+            "-c" => o.create = true,
+            "-w" if i + 1 < args.len() => {
+                i += 1;
+                let p = atoi(&args[i]);
+                if !(-1..=100).contains(&p) {
+                    return None;
                 }
-            };
-            match flag {
-                "c" if rest.is_empty() => o.create = true,
-                "w" => {
-                    let p: u32 = value()?.trim().parse().ok()?;
-                    if p > 100 {
-                        return None;
-                    }
-                    o.warn_percent = Some(p);
-                }
-                "W" => o.template = PathBuf::from(value()?),
-                _ => return None,
+                o.warn_percent = u32::try_from(p).ok();
             }
+            "-W" if i + 1 < args.len() => {
+                i += 1;
+                o.template = PathBuf::from(&args[i]);
+            }
+            _ => break,
         }
         i += 1;
     }
-    let mut it = operands.into_iter();
-    o.maildir = PathBuf::from(it.next()?);
-    o.quota = it.next();
+    o.maildir = PathBuf::from(args.get(i)?);
+    o.quota = args.get(i + 1).cloned();
     Some(o)
 }
 
@@ -177,33 +182,54 @@ fn deliver(opts: &Opts, input: &mut dyn Read, known_size: Option<u64>) -> Result
         Failure::Maildir(MaildirError::io(dir, io::Error::from_raw_os_error(errno)))
     })?;
     tmp.copy_from(input, "stdin").map_err(Failure::Write)?;
-    let size = tmp.size();
-    // Courier's quirk: with a file on stdin the warning threshold is evaluated
-    // before this message's line is added.
-    let percent_before = quota.as_ref().map(|q| q.spec().percent_used(q.usage()));
-    if known_size.is_none()
-        && let Some(q) = quota.as_mut()
-        && !q.check(size as i64, 1).map_err(Failure::Maildir)?
-    {
-        return Err(Failure::OverQuota); // dropping tmp removes the file
-    }
-    tmp.commit_new().map_err(Failure::Write)?;
-    if let Some(q) = quota.as_mut() {
-        q.add(size as i64, 1).map_err(Failure::Write)?;
-    }
-    if let (Some(threshold), Some(q)) = (opts.warn_percent, quota.as_mut()) {
-        let percent = match known_size {
-            Some(_) => percent_before.unwrap_or(0),
-            None => q.spec().percent_used(q.usage()),
-        };
-        if percent >= threshold {
-            // The delivery itself succeeded; a failed warning must not bounce it.
-            if let Err(e) = send_warning(&main, &opts.template, q) {
-                eprintln!("WARN: quota warning not delivered: {e}");
-            }
+    let size = tmp.size() as i64;
+    if known_size.is_some() {
+        tmp.commit_new().map_err(Failure::Write)?;
+        // Courier's order with a file on stdin: the warning is decided and sent
+        // before this message's line is appended, through its own handle on
+        // maildirsize. If the warning's quota check rebuilt the file, that rebuild
+        // already counted this message, and the line below goes to the replaced
+        // file, exactly as in Courier, so nothing is counted twice.
+        maybe_warn(opts, &main, quota.as_ref());
+        if let Some(q) = quota.as_mut() {
+            add_message_line(q, size)?;
         }
+    } else {
+        if let Some(q) = quota.as_mut()
+            && !q.check(size, 1).map_err(Failure::Maildir)?
+        {
+            return Err(Failure::OverQuota); // dropping tmp removes the file
+        }
+        tmp.commit_new().map_err(Failure::Write)?;
+        if let Some(q) = quota.as_mut() {
+            add_message_line(q, size)?;
+        }
+        maybe_warn(opts, &main, quota.as_ref());
     }
     Ok(())
+}
+
+/// Courier appends no line for an empty message.
+fn add_message_line(q: &mut QuotaFile, size: i64) -> Result<(), Failure> {
+    if size == 0 {
+        return Ok(());
+    }
+    q.add(size, 1).map_err(Failure::Write)
+}
+
+/// Sends the quota warning when `-w` was given and the quota is used at least
+/// that much. The delivery itself has succeeded: a failed warning must not bounce
+/// it, so problems are only reported.
+fn maybe_warn(opts: &Opts, main: &Path, quota: Option<&QuotaFile>) {
+    let (Some(threshold), Some(q)) = (opts.warn_percent, quota) else {
+        return;
+    };
+    if q.spec().percent_used(q.usage()) < threshold {
+        return;
+    }
+    if let Err(e) = send_warning(main, &opts.template) {
+        eprintln!("WARN: quota warning not delivered: {e}");
+    }
 }
 
 fn usable_maildir(dir: &Path) -> Result<(), Failure> {
@@ -224,6 +250,9 @@ fn usable_maildir(dir: &Path) -> Result<(), Failure> {
 fn open_quota(main: &Path) -> Result<Option<QuotaFile>, Failure> {
     match QuotaFile::open(main) {
         Ok(Some(q)) => {
+            if let Some(spec) = q.bad_spec() {
+                eprintln!("WARN: quota string '{spec}' not parseable");
+            }
             if q.unreadable_lines() > 0 {
                 eprintln!(
                     "WARN: {}: {} unreadable line(s) counted as 0",
@@ -234,18 +263,13 @@ fn open_quota(main: &Path) -> Result<Option<QuotaFile>, Failure> {
             Ok(Some(q))
         }
         Ok(None) => Ok(None),
-        Err(MaildirError::BadQuotaSpec { spec }) => {
-            // Courier: an unparseable spec is reported and the quota ignored.
-            eprintln!("WARN: quota string '{spec}' not parseable");
-            Ok(None)
-        }
         Err(e) => Err(Failure::Maildir(e)),
     }
 }
 
 /// Delivers the quota warning to the main maildir at most once per
 /// [`WARN_INTERVAL`] (formats.md §5).
-fn send_warning(main: &Path, template: &Path, q: &mut QuotaFile) -> Result<(), MaildirError> {
+fn send_warning(main: &Path, template: &Path) -> Result<(), MaildirError> {
     let mut text = match fs::read(template) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -280,9 +304,15 @@ fn send_warning(main: &Path, template: &Path, q: &mut QuotaFile) -> Result<(), M
     msg.append(&mut text);
     let mut tmp = TmpFile::create(main, Some("warn"), Some(msg.len() as u64), MESSAGE_MODE)?;
     tmp.write_all(&msg)?;
-    let fits = q.check(msg.len() as i64, 1)?;
+    // Its own handle, as in Courier: counted only when it fits; otherwise it is
+    // delivered anyway and left for the next recalculation.
+    let mut quota = QuotaFile::open(main)?;
+    let fits = match quota.as_mut() {
+        Some(q) => q.check(msg.len() as i64, 1)?,
+        None => false,
+    };
     tmp.commit_new()?;
-    if fits {
+    if let (true, Some(q)) = (fits, quota.as_mut()) {
         q.add(msg.len() as i64, 1)?;
     }
     Ok(())
@@ -330,14 +360,28 @@ mod tests {
     }
 
     #[test]
-    fn usage_errors_are_detected() {
+    fn options_are_whole_words_like_courier() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert!(parse(&s(&[])).is_none());
-        assert!(parse(&s(&["-w", "101", "M"])).is_none());
-        assert!(parse(&s(&["-x", "M"])).is_none());
-        let o = parse(&s(&["-c", "-w90", "-W", "t", "M", "100S"])).unwrap();
+        assert!(parse(&s(&["-c"])).is_none());
+        for bad in ["101", "-2", "99999999999"] {
+            assert!(parse(&s(&["-w", bad, "M"])).is_none(), "{bad}");
+        }
+        assert_eq!(
+            parse(&s(&["-x", "M"])).unwrap().maildir,
+            PathBuf::from("-x")
+        );
+        assert_eq!(parse(&s(&["-w"])).unwrap().maildir, PathBuf::from("-w"));
+        assert_eq!(parse(&s(&["-w", "-1", "M"])).unwrap().warn_percent, None);
+        assert_eq!(
+            parse(&s(&["-w", "abc", "M"])).unwrap().warn_percent,
+            Some(0)
+        );
+        assert_eq!(parse(&s(&["-w", "3x", "M"])).unwrap().warn_percent, Some(3));
+        let o = parse(&s(&["-c", "-w", "90", "-W", "t", "M", "100S"])).unwrap();
         assert!(o.create);
         assert_eq!(o.warn_percent, Some(90));
+        assert_eq!(o.template, PathBuf::from("t"));
         assert_eq!(o.quota.as_deref(), Some("100S"));
     }
 }

@@ -93,7 +93,7 @@ fn over_quota_is_75_from_a_pipe_and_77_from_a_file_and_leaves_nothing() {
 fn usage_errors_exit_73() {
     let t = tempfile::tempdir().unwrap();
     maildir(&t.path().join("M"), None);
-    for args in [&[][..], &["-w", "101", "M"], &["-z", "M"]] {
+    for args in [&[][..], &["-w", "101", "M"], &["-w", "-5", "M"], &["-c"]] {
         let o = pipe(t.path(), args, MSG);
         assert_eq!(o.status.code(), Some(73), "{args:?}");
         assert!(String::from_utf8_lossy(&o.stderr).contains("[-c] [-w percent] maildir"));

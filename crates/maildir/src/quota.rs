@@ -155,15 +155,15 @@ pub struct QuotaFile {
     usage: Usage,
     data_lines: usize,
     unreadable_lines: usize,
+    bad_spec: Option<String>,
     needs_recalc: bool,
     modified: SystemTime,
 }
 
 impl QuotaFile {
     /// Opens the quota of main maildir `maildir`. `Ok(None)` when there is no
-    /// `maildirsize` (no quota). An unparseable spec line yields
-    /// [`MaildirError::BadQuotaSpec`]; callers treat that as "no quota" after a
-    /// warning, as Courier does.
+    /// `maildirsize` (no quota). An unparseable spec line limits nothing and is
+    /// reported by [`QuotaFile::bad_spec`].
     pub fn open(maildir: &Path) -> Result<Option<QuotaFile>> {
         let path = maildir.join(MAILDIRSIZE);
         let file = match OpenOptions::new().read(true).append(true).open(&path) {
@@ -178,7 +178,12 @@ impl QuotaFile {
         let text = String::from_utf8_lossy(&buf);
         let mut lines = text.split('\n');
         let spec_line = lines.next().unwrap_or("");
-        let spec = QuotaSpec::parse(spec_line)?;
+        // Courier: an unparseable spec is warned about and enforces nothing, but the
+        // file is still kept up to date.
+        let (spec, bad_spec) = match QuotaSpec::parse(spec_line) {
+            Ok(spec) => (spec, None),
+            Err(_) => (QuotaSpec::default(), Some(spec_line.to_string())),
+        };
         let mut usage = Usage::default();
         let mut data_lines = 0;
         let mut unreadable_lines = 0;
@@ -208,6 +213,7 @@ impl QuotaFile {
             usage,
             data_lines,
             unreadable_lines,
+            bad_spec,
             needs_recalc,
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
         }))
@@ -226,6 +232,11 @@ impl QuotaFile {
     /// The `maildirsize` path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The spec line when it could not be parsed (the quota then limits nothing).
+    pub fn bad_spec(&self) -> Option<&str> {
+        self.bad_spec.as_deref()
     }
 
     /// Data lines that were not two numbers (counted as 0, as Courier does); a
@@ -612,10 +623,9 @@ mod tests {
         );
         assert_eq!(q.unreadable_lines(), 2);
         fs::write(m.join(MAILDIRSIZE), "100Q\n").unwrap();
-        assert!(matches!(
-            QuotaFile::open(&m),
-            Err(MaildirError::BadQuotaSpec { .. })
-        ));
+        let q = QuotaFile::open(&m).unwrap().unwrap();
+        assert_eq!(q.bad_spec(), Some("100Q"));
+        assert!(q.spec().is_unlimited());
     }
 
     #[test]
