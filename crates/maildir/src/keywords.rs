@@ -138,12 +138,16 @@ pub fn keyword_dir(folder: &Path) -> PathBuf {
     folder.join(DIR_NAME)
 }
 
-/// Creates `courierimapkeywords/` if needed and gives it the folder's permission bits,
-/// as every Courier reader does when it finds no `:list` (formats.md §7: "mode =
-/// folder mode & 0777"). Failures are ignored, as in Courier: a later read or write
-/// reports the real problem with its path.
+/// Unless `courierimapkeywords/:list` can be opened, creates `courierimapkeywords/`
+/// and gives it the folder's permission bits, as every Courier reader does
+/// (formats.md §7: "mode = folder mode & 0777"; `maildirkw` without `-a`/`-r` does
+/// only this before writing). Failures are ignored, as in Courier: a later read or
+/// write reports the real problem with its path.
 pub fn prepare_dir(folder: &Path) {
     let dir = keyword_dir(folder);
+    if File::open(dir.join(LIST_NAME)).is_ok() {
+        return;
+    }
     let _ = fs::DirBuilder::new().mode(0o700).create(&dir);
     if let Ok(meta) = fs::metadata(folder) {
         let _ = fs::set_permissions(&dir, fs::Permissions::from_mode(meta.mode() & 0o777));
