@@ -180,10 +180,23 @@ impl TmpFile {
         Ok(target)
     }
 
-    /// fsyncs the file and renames it over `target` (control files: uiddb, quota,
-    /// keyword updates, ACLs).
+    /// Renames the file over `target` durably: the data is synced first and the
+    /// target's directory after, so a crash leaves either the old or the new file
+    /// (control files whose loss matters: uiddb, maildirsize, ACLs, subscriptions).
     pub fn rename_to(mut self, target: &Path) -> Result<()> {
         self.sync()?;
+        fs::rename(&self.path, target).at(target)?;
+        self.done = true;
+        match target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+            _ => Ok(()),
+        }
+    }
+
+    /// Renames the file over `target` without syncing anything. For high-volume,
+    /// recoverable state such as per-message keyword updates, which Courier does
+    /// not sync either: a crash may lose the newest update, never corrupt a file.
+    pub fn rename_to_unsynced(mut self, target: &Path) -> Result<()> {
         fs::rename(&self.path, target).at(target)?;
         self.done = true;
         Ok(())

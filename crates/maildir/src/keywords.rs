@@ -258,7 +258,7 @@ fn install_update(
         let mut tmp = TmpFile::create(folder, None, None, CONTROL_MODE)?;
         tmp.write_all(body)?;
         let result = match mode {
-            WriteMode::Direct => tmp.rename_to(&target).map(|()| true),
+            WriteMode::Direct => tmp.rename_to_unsynced(&target).map(|()| true),
             WriteMode::Staged | WriteMode::Exclusive => {
                 // formats.md §7: staged as `.tmp.<unixtime><tmpname>`.
                 let tmp_name = tmp
@@ -269,7 +269,7 @@ fn install_update(
                 let mut staged_name = format!(".tmp.{now}").into_bytes();
                 staged_name.extend_from_slice(&tmp_name);
                 let staged = os_path(&dir, &staged_name);
-                tmp.rename_to(&staged)
+                tmp.rename_to_unsynced(&staged)
                     .and_then(|()| place_staged(&staged, &target, mode))
             }
         };

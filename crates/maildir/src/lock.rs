@@ -34,12 +34,21 @@ impl DotLock {
             let mut tmp = TmpFile::create(folder, Some("courierlock"), None, CONTROL_MODE)?;
             tmp.write_all(content.as_bytes())?;
             let linked = fs::hard_link(tmp.path(), &lock);
-            let nlink = fs::metadata(tmp.path()).at(tmp.path())?.nlink();
+            let mine = fs::metadata(tmp.path()).at(tmp.path())?;
             drop(tmp); // removes the tmp name either way
             match linked {
-                Ok(()) if nlink == 2 => return Ok(DotLock { path: lock }),
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Ok(()) => {
+                    // NFS may answer a link() that did succeed with an error, or
+                    // report a stale count: the lock is ours iff it is our inode.
+                    if mine.nlink() == 2 || is_same_file(&lock, &mine) {
+                        return Ok(DotLock { path: lock });
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if is_same_file(&lock, &mine) {
+                        return Ok(DotLock { path: lock });
+                    }
+                }
                 Err(e) => return Err(MaildirError::io(&lock, e)),
             }
             if is_stale(&lock) {
@@ -58,6 +67,10 @@ impl Drop for DotLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
     }
+}
+
+fn is_same_file(path: &Path, meta: &fs::Metadata) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
 }
 
 /// A lock is stale when older than [`STALE_AFTER`], or when it names a process of
