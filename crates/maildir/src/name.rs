@@ -202,6 +202,12 @@ pub fn sanitize_host(host: &str) -> String {
     host.replace('/', "\\057").replace(':', "\\072")
 }
 
+/// This host's name, sanitised, looked up once per process.
+fn local_host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| sanitize_host(&courier_common::hostname()))
+}
+
 /// The parts of a unique name that are known before the file exists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UniqueName {
@@ -230,7 +236,7 @@ impl UniqueName {
             usec: t.subsec_micros(),
             pid: std::process::id(),
             uniq: uniq.map(str::to_string),
-            host: sanitize_host(&courier_common::hostname()),
+            host: local_host().to_string(),
             size,
         }
     }
