@@ -282,23 +282,7 @@ pub fn move_new_to_cur(folder: &Path) -> Result<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout;
-
-    fn maildir() -> (tempfile::TempDir, PathBuf) {
-        let t = tempfile::tempdir().unwrap();
-        let m = t.path().join("Maildir");
-        layout::create(&m, layout::Sharing::Private, false).unwrap();
-        (t, m)
-    }
-
-    fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<_> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        v.sort();
-        v
-    }
+    use crate::testutil::{maildir, names};
 
     #[test]
     fn commit_new_places_message_with_size_and_leaves_tmp_empty() {

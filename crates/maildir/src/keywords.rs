@@ -1307,25 +1307,8 @@ impl ExactSizeIterator for Keywords<'_> {}
 mod tests {
     use super::*;
     use crate::layout;
+    use crate::testutil::{maildir, names};
     use std::time::Duration;
-
-    fn maildir() -> (tempfile::TempDir, PathBuf) {
-        let t = tempfile::tempdir().unwrap();
-        let m = t.path().join("Maildir");
-        layout::create(&m, layout::Sharing::Private, false).unwrap();
-        (t, m)
-    }
-
-    fn names_in(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .map(|rd| {
-                rd.map(|e| e.unwrap().file_name().into_string().unwrap())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
 
     fn kw(store: &KeywordStore, m: &str) -> Vec<String> {
         store
@@ -1554,7 +1537,7 @@ mod tests {
         assert_eq!(kw(&s, "c"), ["Cur"]);
         assert_eq!(list(&m), "Mid\nNew\nCur\n\na:1\nb:0\nc:2\n");
         assert_eq!(
-            names_in(&dir),
+            names(&dir),
             [
                 format!(".{}.a", tn - 3),
                 format!(".{}.a", tn + 1),
@@ -1574,12 +1557,9 @@ mod tests {
         let s2 = KeywordStore::open_for_at(&m, Options::IMAP, ["a", "b", "c"], later).unwrap();
         assert_eq!(kw(&s2, "a"), ["New"]);
         assert_eq!(s2.stats().list_writes, 0);
-        assert_eq!(
-            names_in(&dir),
-            [format!(".{}.a", tn + 1), ":list".to_string()]
-        );
+        assert_eq!(names(&dir), [format!(".{}.a", tn + 1), ":list".to_string()]);
         let _ = KeywordStore::open_for_at(&m, Options::IMAP, ["a", "b", "c"], later).unwrap();
-        assert_eq!(names_in(&dir), [":list".to_string()]);
+        assert_eq!(names(&dir), [":list".to_string()]);
         assert_eq!(list(&m), "Mid\nNew\nCur\n\na:1\nb:0\nc:2\n");
     }
 
@@ -1625,8 +1605,8 @@ mod tests {
                 .unwrap();
         assert!(s.set("a", ["X"]).unwrap());
         assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "X\n");
-        assert_eq!(names_in(&dir), ["a"]);
-        assert!(names_in(&m.join("tmp")).is_empty());
+        assert_eq!(names(&dir), ["a"]);
+        assert!(names(&m.join("tmp")).is_empty());
 
         let mut e =
             KeywordStore::open(&m, Options::MAILDIRKW.with_write_mode(WriteMode::Exclusive))
@@ -1642,7 +1622,7 @@ mod tests {
                 .unwrap();
         assert!(e.add("a", ["Mine"]).unwrap());
         assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "Mine\nTheirs\n");
-        assert!(!names_in(&dir).iter().any(|n| n.starts_with(".tmp.")));
+        assert!(!names(&dir).iter().any(|n| n.starts_with(".tmp.")));
     }
 
     #[test]
@@ -1715,7 +1695,7 @@ mod tests {
         assert_eq!(kw(&s, "a"), ["X"]);
         assert!(s.take_deferred_error().is_some());
         // The update was not aged because :list could not be written.
-        assert_eq!(names_in(&keyword_dir(&m)), ["a"]);
+        assert_eq!(names(&keyword_dir(&m)), ["a"]);
     }
 
     #[test]

@@ -36,4 +36,7 @@ pub mod shared;
 pub mod subscribed;
 pub mod uiddb;
 
+#[cfg(test)]
+mod testutil;
+
 pub use error::{MaildirError, Result};

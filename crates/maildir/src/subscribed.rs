@@ -142,15 +142,8 @@ pub fn rename_prefix(maildir: &Path, old: &str, new: &str) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout;
+    use crate::testutil::maildir;
     use std::process::{Command, Stdio};
-
-    fn maildir() -> (tempfile::TempDir, PathBuf) {
-        let t = tempfile::tempdir().unwrap();
-        let m = t.path().join("Maildir");
-        layout::create(&m, layout::Sharing::Private, false).unwrap();
-        (t, m)
-    }
 
     fn contents(m: &Path) -> String {
         fs::read_to_string(path(m)).unwrap()

@@ -319,14 +319,7 @@ fn is_read_only(e: &MaildirError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::{self, Sharing};
-
-    fn folder() -> (tempfile::TempDir, PathBuf) {
-        let t = tempfile::tempdir().unwrap();
-        let m = t.path().join("M");
-        layout::create(&m, Sharing::Private, false).unwrap();
-        (t, m)
-    }
+    use crate::testutil::maildir as folder;
 
     fn put(m: &Path, names: &[&str]) {
         for n in names {
