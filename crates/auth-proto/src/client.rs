@@ -180,7 +180,7 @@ impl Client {
 
     fn lookup(&self, request: &Request) -> Result<AuthInfo, ClientError> {
         match record::parse_reply(&self.exchange(request, MAX_REPLY, false)?) {
-            Reply::Ok(info) => Ok(info),
+            Reply::Ok(info) => Ok(*info),
             Reply::Fail | Reply::PasswdOk => Err(ClientError::Rejected),
             Reply::Temporary => Err(ClientError::Temporary {
                 socket: self.socket.clone(),

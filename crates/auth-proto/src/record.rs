@@ -84,7 +84,7 @@ pub const FAIL: &[u8] = b"FAIL\n";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {
     /// An account record ended by `.`.
-    Ok(AuthInfo),
+    Ok(Box<AuthInfo>),
     /// `FAIL`: authentication failed or no such account.
     Fail,
     /// `OK` (PASSWD success).
@@ -104,7 +104,7 @@ pub fn parse_reply(bytes: &[u8]) -> Reply {
             break;
         };
         match line {
-            "." => return Reply::Ok(info),
+            "." => return Reply::Ok(Box::new(info)),
             "FAIL" => return Reply::Fail,
             "OK" => return Reply::PasswdOk,
             _ => {}
@@ -244,7 +244,7 @@ NAME=Alice Liddell\nMAILDIR=/home/vmail/alice/Maildir\nQUOTA=1000000S\n\
 PASSWD=$1$w77Ai4nu$BK364YKYP9k8D4DosshDD0\nPASSWD2=secret\n\
 OPTIONS=disablepop3=0,group=staff\n.\n";
         assert_eq!(String::from_utf8(alice().render().unwrap()).unwrap(), want);
-        assert_eq!(parse_reply(want.as_bytes()), Reply::Ok(alice()));
+        assert_eq!(parse_reply(want.as_bytes()), Reply::Ok(Box::new(alice())));
     }
 
     #[test]
