@@ -1016,3 +1016,333 @@ mod tests {
         assert_eq!(m & 0o7777, 0o700);
     }
 }
+
+// ---------------------------------------------------------------------------
+// authdaemond in a private mount namespace
+//
+// Debian's authdaemond, makeuserdb, userdb, authtest and authenumerate have their
+// paths compiled in (/etc/courier/..., /run/courier/authdaemon/socket). Each daemon
+// therefore runs in its own mount namespace (`unshare --mount`) with tmpfs over
+// /etc/courier and /run/courier, so nothing on the machine is touched and two
+// daemons (Debian's and ours) can run side by side with identical paths. Programs
+// that must see those paths run inside with `nsenter --mount`; the test process
+// itself reaches the socket through `/proc/<pid>/root/run/courier/authdaemon/socket`.
+// Root only: callers check [`auth_prereqs`] first.
+
+/// Debian's authdaemond binary (not on $PATH).
+pub const COURIER_AUTHDAEMOND: &str = "/usr/lib/courier/courier-authlib/authdaemond";
+
+/// Whether the namespace harness can run: root, unshare/nsenter, and (for tests
+/// that compare with Debian) Debian's authdaemond. Prints `SKIP:` and returns
+/// false otherwise.
+pub fn auth_prereqs(test: &str, need_debian: bool) -> bool {
+    if !is_root() {
+        skip(
+            test,
+            "needs root (private mount namespace over /etc/courier and /run/courier)",
+        );
+        return false;
+    }
+    for tool in ["/usr/bin/unshare", "/usr/bin/nsenter"] {
+        if !Path::new(tool).exists() {
+            skip(test, &format!("{tool} is missing (util-linux)"));
+            return false;
+        }
+    }
+    if need_debian {
+        for p in [
+            COURIER_AUTHDAEMOND,
+            "/usr/sbin/makeuserdb",
+            "/usr/sbin/authtest",
+        ] {
+            if !Path::new(p).exists() {
+                skip(
+                    test,
+                    &format!(
+                        "{p} is not installed (apt-get install courier-authdaemon courier-authlib-userdb)"
+                    ),
+                );
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// What to put into a daemon's private /etc/courier before it starts.
+#[derive(Clone, Debug)]
+pub struct AuthSetup {
+    /// /etc/courier/authdaemonrc.
+    pub authdaemonrc: String,
+    /// /etc/courier/userdb (a single file, mode 0600), compiled with `makeuserdb`
+    /// before the daemon starts; None: no userdb at all.
+    pub userdb: Option<String>,
+    /// Extra files under /etc/courier: (relative path, content, mode).
+    pub files: Vec<(String, Vec<u8>, u32)>,
+    /// The makeuserdb that compiles `userdb`; None: the daemon side's own.
+    pub makeuserdb: Option<PathBuf>,
+    /// Start the daemon the way Debian's wrapper does (`set -a; . authdaemonrc`),
+    /// so DEFAULTOPTIONS and DEBUG_LOGIN reach it through the environment too.
+    pub source_rc: bool,
+    /// Extra environment for the daemon.
+    pub env: Vec<(String, String)>,
+}
+
+impl AuthSetup {
+    /// authuserdb only, `daemons` workers, the given DEFAULTOPTIONS, and `userdb`.
+    pub fn userdb(userdb: &str, daemons: u32, defaultoptions: &str) -> AuthSetup {
+        AuthSetup {
+            authdaemonrc: format!(
+                "authmodulelist=\"authuserdb\"\ndaemons={daemons}\n\
+                 authdaemonvar=/run/courier/authdaemon\nDEBUG_LOGIN=0\n\
+                 DEFAULTOPTIONS=\"{defaultoptions}\"\nLOGGEROPTS=\"\"\n"
+            ),
+            userdb: Some(userdb.to_string()),
+            files: Vec::new(),
+            makeuserdb: None,
+            source_rc: true,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// Our program `name`, or Debian's, for the auth side of a test.
+pub fn auth_bin(side: Side, name: &str) -> PathBuf {
+    match (side, name) {
+        (Side::Ours, n) => ours(n),
+        (Side::Courier, "authdaemond") => PathBuf::from(COURIER_AUTHDAEMOND),
+        (Side::Courier, n) => PathBuf::from(format!("/usr/sbin/{n}")),
+    }
+}
+
+/// One authdaemond (ours or Debian's) in its own mount namespace; stopped, with
+/// its workers, on drop.
+pub struct AuthDaemon {
+    pub side: Side,
+    /// Staging files, the ready marker and the daemon's stderr (`daemon.log`).
+    pub dir: Scratch,
+    child: std::process::Child,
+}
+
+impl AuthDaemon {
+    /// Starts `side`'s daemon with `setup`; panics (with the daemon's log) when
+    /// its socket does not appear within 10 s.
+    pub fn start(side: Side, setup: &AuthSetup) -> AuthDaemon {
+        let daemon = auth_bin(side, "authdaemond");
+        let d = AuthDaemon::spawn(side, setup, &shell_quote(&daemon.to_string_lossy()));
+        d.wait_ready(true);
+        d
+    }
+
+    /// The same private /etc/courier and /run/courier, but no daemon: a `sleep`
+    /// holds the namespace open, so a test can put its own socket (or none) at
+    /// Debian's path and run clients against it. `side` picks the makeuserdb.
+    pub fn namespace_only(side: Side, setup: &AuthSetup) -> AuthDaemon {
+        let d = AuthDaemon::spawn(side, setup, "sleep 600");
+        d.wait_ready(false);
+        d
+    }
+
+    fn spawn(side: Side, setup: &AuthSetup, exec: &str) -> AuthDaemon {
+        let tag = match side {
+            Side::Ours => "authd-ours",
+            Side::Courier => "authd-debian",
+        };
+        let dir = Scratch::new(tag);
+        let etc = dir.join("etc");
+        fs::create_dir(&etc).unwrap();
+        fs::write(etc.join("authdaemonrc"), &setup.authdaemonrc).unwrap();
+        if let Some(text) = &setup.userdb {
+            fs::write(etc.join("userdb"), text).unwrap();
+            chmod(&etc.join("userdb"), 0o600);
+        }
+        for (rel, content, mode) in &setup.files {
+            let p = etc.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, content).unwrap();
+            chmod(&p, *mode);
+        }
+        let makeuserdb = setup
+            .makeuserdb
+            .clone()
+            .unwrap_or_else(|| auth_bin(side, "makeuserdb"));
+        let q = |p: &Path| shell_quote(&p.to_string_lossy());
+        let mut script = String::from(
+            "set -e\n\
+             mount -t tmpfs -o mode=0755 tmpfs /etc/courier\n\
+             mount -t tmpfs -o mode=0755 tmpfs /run/courier\n\
+             mkdir -p /run/courier/authdaemon\n",
+        );
+        script.push_str(&format!("cp -a {}/. /etc/courier/\n", q(&etc)));
+        if setup.userdb.is_some() {
+            script.push_str(&format!("{} >&2\n", q(&makeuserdb)));
+        }
+        if setup.source_rc {
+            script.push_str("set -a\n. /etc/courier/authdaemonrc\nset +a\n");
+        }
+        script.push_str(&format!(": > {}\nexec {exec}\n", q(&dir.join("ready"))));
+        fs::write(dir.join("start.sh"), &script).unwrap();
+        let log = fs::File::create(dir.join("daemon.log")).unwrap();
+        let mut cmd = Command::new("/usr/bin/unshare");
+        cmd.args(["--mount", "--propagation", "private", "sh"])
+            .arg(dir.join("start.sh"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        for (k, v) in &setup.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn unshare");
+        AuthDaemon { side, dir, child }
+    }
+
+    fn wait_ready(&self, socket: bool) {
+        let start = Instant::now();
+        let mut child_exited = false;
+        while start.elapsed() < Duration::from_secs(10) {
+            if self.dir.join("ready").exists() && (!socket || self.socket().exists()) {
+                return;
+            }
+            if fs::metadata(format!("/proc/{}", self.pid())).is_err() || child_exited {
+                break;
+            }
+            // A zombie means the daemon already exited.
+            let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+            child_exited = stat.contains(") Z ");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "{:?} authdaemond did not create its socket; log:\n{}",
+            self.side,
+            self.log()
+        );
+    }
+
+    /// The daemon's pid (unshare and sh exec it, so it is the child's pid).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The socket, as seen from outside the namespace.
+    pub fn socket(&self) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{}/root/run/courier/authdaemon/socket",
+            self.pid()
+        ))
+    }
+
+    /// Everything the daemon (and the makeuserdb before it) wrote to stderr.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// `program args...` inside the daemon's mount namespace.
+    pub fn inside(&self, program: &Path, args: &[&str]) -> Run {
+        let pid = self.pid().to_string();
+        Run::new(Path::new("/usr/bin/nsenter"), "nsenter")
+            .args(["-t", pid.as_str(), "-m", "--"])
+            .arg_os(program.as_os_str())
+            .args(args)
+    }
+
+    /// A shell script inside the daemon's mount namespace.
+    pub fn sh(&self, script: &str) -> Outcome {
+        self.inside(Path::new("/bin/sh"), &["-c", script]).run()
+    }
+
+    /// The daemon's direct children (its workers).
+    pub fn workers(&self) -> Vec<u32> {
+        children_of(self.pid())
+    }
+}
+
+impl Drop for AuthDaemon {
+    fn drop(&mut self) {
+        // The daemon and its workers share the process group we gave it.
+        let pgid = format!("-{}", self.pid());
+        let _ = Command::new("kill").args(["-TERM", "--", &pgid]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &pgid])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Run {
+    /// One argument that need not be UTF-8.
+    pub fn arg_os(mut self, arg: &OsStr) -> Run {
+        self.cmd.arg(arg);
+        self
+    }
+}
+
+/// Pids whose parent is `pid` (from /proc/*/stat).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().unwrap_or("");
+        if f.next().and_then(|s| s.parse::<u32>().ok()) == Some(pid) && state != "Z" {
+            v.push(p);
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Single-quotes `s` for sh.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// One raw exchange on an authdaemond socket: sends `request`, then reads until
+/// EOF or `wait` passes. Returns (reply bytes, whether the daemon closed the
+/// connection within `wait`).
+pub fn auth_exchange(socket: &Path, request: &[u8], wait: Duration) -> (Vec<u8>, bool) {
+    use std::os::unix::net::UnixStream;
+    let mut s =
+        UnixStream::connect(socket).unwrap_or_else(|e| panic!("connect {}: {e}", socket.display()));
+    // The daemon may drop us before it has read everything (oversized lines).
+    let _ = s.write_all(request);
+    let deadline = Instant::now() + wait;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (reply, false);
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return (reply, true),
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return (reply, false);
+            }
+            // A reset after the daemon dropped us counts as closed.
+            Err(_) => return (reply, true),
+        }
+    }
+}
