@@ -1346,3 +1346,61 @@ pub fn auth_exchange(socket: &Path, request: &[u8], wait: Duration) -> (Vec<u8>,
         }
     }
 }
+
+/// Removes the variables libcourierauth's clients read (and ours), so only the
+/// test decides them.
+pub fn auth_client_env(r: Run) -> Run {
+    [
+        "TCPREMOTEIP",
+        "DEBUG_LOGIN",
+        "DEFDOMAIN",
+        "DOMAINSEP",
+        "TIMEOUT_SOCK",
+        "TIMEOUT_READ",
+        "TIMEOUT_WRITE",
+        "AUTHDAEMON_SOCKET",
+        "AUTHDAEMONRC",
+    ]
+    .iter()
+    .fold(r, |r, k| r.env_remove(k))
+}
+
+/// `prog args` of `client`'s implementation, inside `d`'s namespace, with a
+/// clean client environment.
+pub fn auth_client(d: &AuthDaemon, client: Side, prog: &str, args: &[&str]) -> Outcome {
+    auth_client_env(d.inside(&auth_bin(client, prog), args)).run()
+}
+
+/// The userdb the auth tests share (a single text file, compiled by each side's
+/// makeuserdb). Passwords: alice `secret` (systempw, `$1$`) and `imapsecret`
+/// (imappw, `$5$`), CRAM secrets of `secret` for md5/sha1/sha256 and an
+/// imap-only sha256 secret of `imapsecret`; bob@example.com `bobpw` (`$6$`);
+/// carol `carolpw` (`$y$`), pop3pw `carolpop` (`{SHA}`), imap-only CRAM-MD5
+/// secret `carolcram`; dave has no password; toor has uid 0. A reverse-map line
+/// for uid 5000 as makeuserdb accepts it.
+pub fn auth_fixture_userdb() -> &'static str {
+    concat!(
+        "alice\tuid=5000|gid=5000|home=/home/vmail/alice|mail=/home/vmail/alice/Maildir",
+        "|quota=1000000S|gecos=Alice Liddell,Room 1|options=disablepop3=0,group=staff",
+        "|systempw=$1$w77Ai4nu$BK364YKYP9k8D4DosshDD0",
+        "|imappw=$5$imapsalt$wxqs4MSPQyTUeKGVHYF9Euts7KCW6MoqGtnkNiInySA",
+        "|hmac-md5pw=cd3ba7deaad6e5ca23448ba42e379747a9e0f7f1fbc00c8a81bbaac395731b56",
+        "|hmac-sha1pw=091e0f4c6cb5277ee2beb639a60d0831b5c8adcdaee172433df3e96ba4f00fb1b6a490c3929d2034",
+        "|hmac-sha256pw=5a84072aab37d22275b139adf7a92564c7f674be98e77d991f6f689d29e0524572804f31b042016804d3dea2f4e991a21b1c8906be161594b202fb74afc8ceb3",
+        "|imap-hmac-sha256pw=cbf365f24362e4d9588666a43e5c18ff8570c3aaca400e84518a039e5b79049e93ccfb577e13c86bd9313abc93d130e00dc2309aa128c7faa7503a4f43945020\n",
+        "bob@example.com\tuid=5001|gid=5000|home=/home/vmail/bob",
+        "|systempw=$6$bobsalt1$D16fLzRaO33RFc1emx/NnX.kO8QwmpdQ7yBDNm5qsejB6FlCeMLsQsv67z96vTgpEKbPEc1gwEX6gN2.aEgh5.",
+        "|options=disableshared=1,sharedgroup=sales\n",
+        "carol\tuid=5002|gid=5001|home=/home/vmail/carol|mail=Maildir|gecos=Carol",
+        "|systempw=$y$j9T$carolsaltcarolsa$XQ/rzefnDlShIZjPUyW0zMqH8kFoJgfLCviY3oqApHA",
+        "|pop3pw={SHA}I+S/mPoiIEhZUbp0xFqoT18wRtk=",
+        "|imap-hmac-md5pw=eae78e6332b89abe56f7a9f39b45d1a0c88283e010d1acbf595aeccd325d2496",
+        "|options=disableshared=yes\n",
+        "dave\tuid=5003|gid=5000|home=/home/vmail/dave\n",
+        "toor\tuid=0|gid=0|home=/root|systempw=$1$w77Ai4nu$BK364YKYP9k8D4DosshDD0\n",
+        "5000=\talice\n",
+    )
+}
+
+/// authdaemonrc DEFAULTOPTIONS of the shared fixture.
+pub const AUTH_FIXTURE_DEFAULTOPTIONS: &str = "disablewebmail=1,sharedgroup=zz";

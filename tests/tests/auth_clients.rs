@@ -8,7 +8,7 @@
 //! auth_diff.rs. Needs root and Debian's courier-authdaemon; skips otherwise.
 
 use courier_auth_proto::request;
-use e2e::{AuthDaemon, AuthSetup, Outcome, Run, Side, auth_bin, auth_prereqs};
+use e2e::{AuthDaemon, AuthSetup, Outcome, Side, auth_bin, auth_client_env, auth_prereqs};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -102,27 +102,11 @@ fn namespace(test: &str) -> Option<AuthDaemon> {
     Some(AuthDaemon::namespace_only(Side::Courier, &setup))
 }
 
-/// Removes the variables libcourierauth reads, so only the test sets them.
-fn clean(r: Run) -> Run {
-    [
-        "TCPREMOTEIP",
-        "DEBUG_LOGIN",
-        "DEFDOMAIN",
-        "DOMAINSEP",
-        "TIMEOUT_SOCK",
-        "TIMEOUT_READ",
-        "TIMEOUT_WRITE",
-        "AUTHDAEMON_SOCKET",
-    ]
-    .iter()
-    .fold(r, |r, k| r.env_remove(k))
-}
-
 /// Runs `prog args` (Debian's, then ours) inside `ns` with `env`; asserts the
 /// outcomes are identical and returns Debian's.
 fn same(ns: &AuthDaemon, prog: &str, args: &[&str], env: &[(&str, &str)]) -> Outcome {
     let run = |side: Side| {
-        let mut r = clean(ns.inside(&auth_bin(side, prog), args));
+        let mut r = auth_client_env(ns.inside(&auth_bin(side, prog), args));
         for (k, v) in env {
             r = r.env(k, v);
         }
@@ -148,7 +132,7 @@ fn same_with_reply(
 ) -> (Outcome, Vec<Vec<u8>>) {
     let fake = Fake::start(&ns.socket(), reply);
     let run = |side: Side| {
-        let mut r = clean(ns.inside(&auth_bin(side, prog), args));
+        let mut r = auth_client_env(ns.inside(&auth_bin(side, prog), args));
         for (k, v) in env {
             r = r.env(k, v);
         }
