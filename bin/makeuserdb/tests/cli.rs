@@ -240,7 +240,8 @@ fn refusals_match_debian_byte_for_byte() {
     if !debian_available() {
         return;
     }
-    let setups: &[(&str, &dyn Fn(&Path))] = &[
+    type Setup<'a> = (&'a str, &'a dyn Fn(&Path));
+    let setups: &[Setup] = &[
         ("missing", &|_| {}),
         ("group-readable", &|d| {
             fs::write(d.join("userdb"), "a\tuid=1\n").unwrap();

@@ -329,7 +329,8 @@ mod tests {
 
     #[test]
     fn options_parse_like_getopt_long() {
-        let cases: Vec<(&[&str], Result<Options, Vec<String>>)> = vec![
+        type Case<'a> = (&'a [&'a str], Result<Options, Vec<String>>);
+        let cases: Vec<Case> = vec![
             (&[], Ok(Options::default())),
             (
                 &["--passwd=pw", "--nouid"],
