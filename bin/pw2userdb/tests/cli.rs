@@ -108,7 +108,7 @@ fn same_lines_and_exit_codes_as_debian() {
         &["-pass", "passwd", "--sh=shadow", "--NOSHADOW"],
         &["--passwd=passwd", "--shadow=none"],
         &["--passwd=passwd", "--vpopuid", "--noshadow"],
-        &["--passwd=passwd", "--", "--nouid"],
+        &["--passwd=passwd", "--shadow=shadow", "--", "--nouid"],
         &["--passwd=passwd", "--domain="],
         &["--nosh=1", "--x"],
         &["--passwd"],

@@ -375,7 +375,9 @@ fn debian_authdaemond_authenticates_an_account_we_wrote() {
         timeout 10 /usr/sbin/authtest -s imap alice secret; echo "rc=$?"
         timeout 10 /usr/sbin/authtest -s imap alice wrong 2>&1; echo "rc=$?"
         timeout 10 /usr/sbin/authenumerate -o; echo "rc=$?"
-        kill $pid; wait $pid
+        kill $pid
+        i=0; while kill -0 $pid 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+        kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
     "#;
     let Some(o) = in_courier_namespace(script, &[("U", OURS), ("D", daemon)]) else {
         return;
