@@ -16,14 +16,13 @@
 //!
 //! A missing `userdb.dat` rejects (Courier skips the module quietly); a database that
 //! cannot be read is a temporary failure whose reason names the file. The open
-//! database is kept and reopened when either file's inode or mtime changes, as
-//! Courier's `userdb_init` does, so makeuserdb's rename is picked up live.
+//! database is kept; courier-userdb reopens a file makeuserdb replaced, as Courier's
+//! `userdb_init` does.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use courier_pwcrypt::CramAlg;
-use courier_userdb::{Record, UserDb};
+use courier_userdb::{Record, UserDb, UserDbError};
 
 use crate::common::{AUTHTYPE_LOGIN, check_password, debug_authinfo, gecos_name, split_authdata};
 use crate::{AuthInfo, ChangeOutcome, DebugLog, EnumEntry, Module, ModuleSettings, Outcome};
@@ -32,38 +31,13 @@ use crate::{AuthInfo, ChangeOutcome, DebugLog, EnumEntry, Module, ModuleSettings
 const HMAC_LIST: [CramAlg; 3] = [CramAlg::Md5, CramAlg::Sha1, CramAlg::Sha256];
 
 /// The authuserdb module.
+#[derive(Debug)]
 pub struct AuthUserdb {
     dat: PathBuf,
     shadow: PathBuf,
     userdb_tool: PathBuf,
     makeuserdb_tool: PathBuf,
-    open: Option<OpenDb>,
-}
-
-impl std::fmt::Debug for AuthUserdb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthUserdb")
-            .field("dat", &self.dat)
-            .field("shadow", &self.shadow)
-            .field("open", &self.open.is_some())
-            .finish()
-    }
-}
-
-/// An open database and the identity of the files it was opened from.
-struct OpenDb {
-    db: UserDb,
-    stamp: Stamp,
-}
-
-/// (device, inode, mtime seconds, mtime nanoseconds) of `userdb.dat` and, when
-/// present, `userdbshadow.dat`.
-type FileStamp = (u64, u64, i64, i64);
-type Stamp = (FileStamp, Option<FileStamp>);
-
-fn file_stamp(path: &Path) -> std::io::Result<FileStamp> {
-    let m = std::fs::metadata(path)?;
-    Ok((m.dev(), m.ino(), m.mtime(), m.mtime_nsec()))
+    open: Option<UserDb>,
 }
 
 /// The parts of a record authuserdb needs (userdb.c `userdb_creates`): `home`, `uid`
@@ -147,44 +121,33 @@ impl AuthUserdb {
         }
     }
 
-    fn temporary(&self, e: impl std::fmt::Display) -> String {
-        let e = e.to_string();
-        if e.contains(&*self.dat.to_string_lossy()) || e.contains(&*self.shadow.to_string_lossy()) {
-            format!("userdb: {e}")
+    /// Turns a database error into Courier's answer: a missing `userdb.dat` means the
+    /// module has no accounts (`Ok(None)`, reject); anything else is a temporary failure
+    /// whose reason names the file. Either way the handle is dropped so the next request
+    /// opens the files afresh.
+    fn failed<T>(&mut self, e: UserDbError, log: &mut DebugLog) -> Result<Option<T>, String> {
+        self.open = None;
+        if e.is_missing() {
+            log.log(format!("userdb: unable to open: {e}"));
+            Ok(None)
         } else {
-            format!("userdb: {}: {e}", self.dat.display())
+            Err(format!("userdb: {e}"))
         }
     }
 
-    /// The open database, reopened when a file changed. `Ok(None)`: there is no
-    /// `userdb.dat` (the module has nothing to offer).
+    /// The open database (courier-userdb reopens replaced files by itself). `Ok(None)`:
+    /// there is no `userdb.dat`.
     fn db(&mut self, log: &mut DebugLog) -> Result<Option<&mut UserDb>, String> {
-        let dat_stamp = match file_stamp(&self.dat) {
-            Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                log.log(format!(
-                    "userdb: unable to stat {}: {e}",
-                    self.dat.display()
-                ));
-                self.open = None;
-                return Ok(None);
+        if self.open.is_none() {
+            match UserDb::open(&self.dat, Some(&self.shadow)) {
+                Ok(db) => {
+                    log.log(format!("userdb: opened {}", self.dat.display()));
+                    self.open = Some(db);
+                }
+                Err(e) => return self.failed(e, log),
             }
-            Err(e) => return Err(format!("userdb: {}: {e}", self.dat.display())),
-        };
-        let shadow_stamp = match file_stamp(&self.shadow) {
-            Ok(s) => Some(s),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("userdb: {}: {e}", self.shadow.display())),
-        };
-        let stamp = (dat_stamp, shadow_stamp);
-        if self.open.as_ref().is_none_or(|o| o.stamp != stamp) {
-            self.open = None;
-            let shadow = shadow_stamp.map(|_| self.shadow.as_path());
-            let db = UserDb::open(&self.dat, shadow).map_err(|e| self.temporary(e))?;
-            log.log(format!("userdb: opened {}", self.dat.display()));
-            self.open = Some(OpenDb { db, stamp });
         }
-        Ok(self.open.as_mut().map(|o| &mut o.db))
+        Ok(self.open.as_mut())
     }
 
     /// Looks `userid` up. `Ok(None)`: no such entry (or no database).
@@ -192,8 +155,10 @@ impl AuthUserdb {
         let Some(db) = self.db(log)? else {
             return Ok(None);
         };
-        let found = db.lookup(userid);
-        let found = found.map_err(|e| self.temporary(e))?;
+        let found = match db.lookup(userid) {
+            Ok(found) => found,
+            Err(e) => return self.failed(e, log),
+        };
         if found.is_none() {
             log.log("userdb: entry not found");
         }
@@ -505,7 +470,10 @@ impl Module for AuthUserdb {
                 });
             }
         });
-        Some(result.map_err(|e| self.temporary(e)))
+        match result {
+            Ok(()) => Some(Ok(())),
+            Err(e) => Some(self.failed::<()>(e, &mut log).map(|_| ())),
+        }
     }
 
     fn idle(&mut self) {
