@@ -38,7 +38,7 @@ pub use db::UserDb;
 pub use error::UserDbError;
 pub use record::Record;
 pub use source::{
-    LineKind, SourceLine, check_source, classify, read_file, read_source, source_files,
+    LineKind, SourceLine, check_source, classify, location_of, read_file, read_source, source_files,
 };
 
 /// The text source Courier's tools use when given no path.

@@ -80,8 +80,12 @@ pub fn classify(line: &str) -> LineKind {
     }
 }
 
-/// The `_=` location of `file` (see [`LOCATION_CUT`]).
-fn location_of(file: &Path) -> String {
+/// The `_=` location makeuserdb records for a source file: the file name minus as many
+/// bytes as `/etc/courier/userdb` has, without leading and trailing `/`, plus a `/` when not
+/// empty. Under the default path that is the file's place in the tree (`sub/f2/`, or empty
+/// for a single file); Courier applies the same cut to any `-f` path, which gives odd but
+/// harmless values (`er/userdb/`), and so do we.
+pub fn location_of(file: &Path) -> String {
     let s = file.to_string_lossy();
     let rest = s.get(LOCATION_CUT..).unwrap_or("");
     let rest = rest.strip_prefix('/').unwrap_or(rest);
