@@ -151,13 +151,28 @@ fn authpam_authenticates_a_real_account_through_libpam() {
         "{info:?}"
     );
     assert_eq!(info.passwd2.as_deref(), Some(PASSWORD));
-    assert_eq!((info.maildir, info.quota, info.options), (None, None, None));
+    assert_eq!(
+        (&info.maildir, &info.quota, &info.options),
+        (&None, &None, &None)
+    );
     assert!(log.lines.iter().any(|l| l == "dopam successful"), "{log:?}");
 
-    // PRE: the same record without PASSWD2.
+    // With the client's address passed on as PAM_RHOST, the same answer.
     let mut m = load("authpam", &ModuleSettings::default()).unwrap();
+    m.set_remote_ip(Some("192.0.2.7"));
+    let data = format!("{user}\n{PASSWORD}\n");
+    let out = m.auth(
+        &service.name,
+        "login",
+        data.as_bytes(),
+        &mut DebugLog::new(1),
+    );
+    assert_eq!(out, Outcome::Accept(info.clone()));
+
+    // PRE: the same record without PASSWD2.
     match m.pre("imap", user, &mut DebugLog::new(0)) {
         Outcome::Accept(pre) => {
+            assert_eq!(pre.home, info.home);
             assert_eq!(pre.passwd, info.passwd);
             assert_eq!(pre.passwd2, None);
         }
