@@ -466,10 +466,12 @@ fn passwd_sets_the_matching_fields_through_userdb_then_runs_makeuserdb() {
     );
     let got = read_calls(&calls);
     assert_eq!(got.len(), 5, "{got:?}");
+    // The first argument is the record's `_` location (from makeuserdb) + the userid.
+    let target = format!("{}alice", location(&db, "alice"));
     // No pop3pw: systempw is replaced, by a new MD5-crypt hash of the new password.
     let set = got[0]
-        .strip_prefix("userdb-tool alice set systempw=")
-        .unwrap();
+        .strip_prefix(&format!("userdb-tool {target} set systempw="))
+        .unwrap_or_else(|| panic!("{got:?}"));
     assert!(set.starts_with("$1$"), "{set}");
     assert!(courier_pwcrypt::verify("newsecret", set));
     use courier_pwcrypt::{CramAlg, hmac_secret};
@@ -477,15 +479,15 @@ fn passwd_sets_the_matching_fields_through_userdb_then_runs_makeuserdb() {
         got[1..],
         [
             format!(
-                "userdb-tool alice set hmac-md5pw={}",
+                "userdb-tool {target} set hmac-md5pw={}",
                 hmac_secret(CramAlg::Md5, "newsecret")
             ),
             format!(
-                "userdb-tool alice set hmac-sha1pw={}",
+                "userdb-tool {target} set hmac-sha1pw={}",
                 hmac_secret(CramAlg::Sha1, "newsecret")
             ),
             format!(
-                "userdb-tool alice set hmac-sha256pw={}",
+                "userdb-tool {target} set hmac-sha256pw={}",
                 hmac_secret(CramAlg::Sha256, "newsecret")
             ),
             "makeuserdb-tool ".to_string(),
@@ -504,10 +506,32 @@ fn passwd_sets_the_matching_fields_through_userdb_then_runs_makeuserdb() {
     let got = read_calls(&calls);
     assert_eq!(got.len(), 2, "{got:?}");
     assert!(
-        got[0].starts_with("userdb-tool alice set imappw=$1$"),
+        got[0].starts_with(&format!("userdb-tool {target} set imappw=$1$")),
         "{got:?}"
     );
     assert_eq!(got[1], "makeuserdb-tool ");
+
+    // Courier quirk (observed on Debian 12): for IMAP the old password "secret" does not
+    // match imappw, but it matches the generic CRAM secrets, so those are changed and
+    // the answer is OK although imappw stays as it was.
+    std::fs::remove_file(&calls).unwrap();
+    assert_eq!(
+        m.passwd("imap", "alice", "secret", "y", &mut log),
+        ChangeOutcome::Changed
+    );
+    let got = read_calls(&calls);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got[0].starts_with(&format!("userdb-tool {target} set hmac-md5pw=")),
+        "{got:?}"
+    );
+}
+
+/// The `_` field makeuserdb stored for `name`.
+fn location(db: &Db, name: &str) -> String {
+    let mut udb = courier_userdb::UserDb::open(&db.settings.userdb_dat, None).unwrap();
+    let record = udb.lookup(name).unwrap().unwrap();
+    record.get("_").unwrap_or("").to_string()
 }
 
 #[test]
@@ -518,7 +542,7 @@ fn passwd_rejects_wrong_passwords_and_bad_characters_without_running_tools() {
     let mut log = DebugLog::new(0);
     for (service, user, old, new) in [
         ("pop3", "alice", "wrong", "new"),
-        ("imap", "alice", "secret", "new"),
+        ("imap", "bob", "wrong", "new"),
         ("pop3", "nosuchuser", "secret", "new"),
         ("pop3", "alice", "secret", "new|uid=0"),
         ("pop3", "alice", "secret", "a=b"),
