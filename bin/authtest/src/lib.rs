@@ -311,48 +311,93 @@ fn explain(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // What each module's stored hash says about the password we sent (the old
+    // one for PASSWD). PRE returns the hash the module checks for this service.
+    let password = cli.password.as_deref().unwrap_or_default();
+    let check = |info: &AuthInfo| match info.passwd.as_deref() {
+        None | Some("") => Stored::None,
+        Some(h) if courier_pwcrypt::verify(password, h) => Stored::Matches,
+        Some(_) => Stored::Differs,
+    };
     match (failure, record) {
         (None, Some(_)) if what == "PRE" => match knowing.first() {
             Some((m, _)) => say(format!("answered by module {m}")),
             None => say("answered, but no module admits the account on its own".into()),
         },
-        (None, Some(_)) => match knowing.as_slice() {
-            [(m, _)] => say(format!("password accepted by module {m}")),
-            [] => say("accepted, but no module admits the account on its own".into()),
-            many => say(format!(
-                "password accepted by the first of {} whose password matched",
-                names(many)
-            )),
-        },
-        (None, None) => say("password changed".into()),
+        (None, _) => {
+            let done = if what == "PASSWD" {
+                "password changed; old password accepted"
+            } else {
+                "password accepted"
+            };
+            let verified = knowing
+                .iter()
+                .find(|(_, r)| r.as_ref().is_ok_and(|i| check(i) == Stored::Matches));
+            match (verified, knowing.as_slice()) {
+                (Some((m, _)), _) | (None, [(m, _)]) => say(format!("{done} by module {m}")),
+                (None, []) => say(format!(
+                    "{done}, but no module admits the account on its own"
+                )),
+                (None, many) => say(format!(
+                    "{done} by one of {} (no stored hash matches: a module that checks \
+                     passwords itself, such as authpam)",
+                    names(many)
+                )),
+            }
+        }
         (Some(ClientError::Rejected), _) if knowing.is_empty() => say(format!(
             "no module has an account '{}' for service '{}'",
             cli.userid, cli.service
         )),
         (Some(ClientError::Rejected), _) => {
-            for (m, r) in &knowing {
-                if let Ok(info) = r
-                    && info.passwd.as_deref().unwrap_or("").is_empty()
-                {
-                    say(format!(
-                        "module {m} stores no password for service '{}'",
-                        cli.service
-                    ));
-                }
-            }
-            let verb = if what == "PASSWD" {
-                "refused the password change (wrong old password, or the module cannot change passwords)"
+            let pw = if what == "PASSWD" {
+                "old password"
             } else {
-                "rejected the password"
+                "password"
             };
+            for (m, r) in &knowing {
+                let Ok(info) = r else { continue };
+                say(match check(info) {
+                    Stored::None => format!(
+                        "module {m} stores no password for service '{}' (it may check \
+                         passwords itself, as authpam does)",
+                        cli.service
+                    ),
+                    Stored::Differs => format!(
+                        "module {m}: the {pw} does not match the stored hash for service '{}'",
+                        cli.service
+                    ),
+                    Stored::Matches if what == "PASSWD" => format!(
+                        "module {m}: the old password matches, but the change failed \
+                         (see authdaemond's log)"
+                    ),
+                    Stored::Matches => format!(
+                        "module {m}: the password matches the stored hash, but the module \
+                         refused the login (see authdaemond's log)"
+                    ),
+                });
+            }
             say(format!(
-                "the account exists in {}, which {verb} for service '{}'",
+                "the account exists in {}, which {} for service '{}'",
                 names(&knowing),
+                if what == "PASSWD" {
+                    "refused the password change"
+                } else {
+                    "rejected the password"
+                },
                 cli.service
             ));
         }
         _ => {}
     }
+}
+
+/// What a module's stored hash says about a password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stored {
+    None,
+    Matches,
+    Differs,
 }
 
 #[cfg(test)]

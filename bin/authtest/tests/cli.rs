@@ -132,6 +132,12 @@ fn verbose_wrong_password_names_the_module_that_has_the_account() {
     );
     assert!(
         err.contains(
+            "module authpam: the password does not match the stored hash for service 'imap'\n"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
             "the account exists in authpam, which rejected the password for service 'imap'"
         ),
         "{err}"
@@ -156,6 +162,32 @@ fn verbose_pre_success_names_the_answering_module() {
         text(&o.stderr).ends_with("authtest: answered by module authuserdb\n"),
         "{}",
         text(&o.stderr)
+    );
+    d.join().unwrap();
+}
+
+#[test]
+fn verbose_login_names_the_module_whose_hash_matches() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(
+        t.path().join("authdaemonrc"),
+        "authmodulelist=\"authuserdb authpam\"\n",
+    )
+    .unwrap();
+    // Both modules know alice; only authpam's hash is of "secret".
+    let d = daemon(&t.path().join("socket"), 3, |req| {
+        if req.contains("PRE authpam ") {
+            "USERNAME=alice\nGID=100\nHOME=/h\nADDRESS=alice\nPASSWD=$1$w77Ai4nu$BK364YKYP9k8D4DosshDD0\n.\n"
+        } else {
+            ALICE
+        }
+    });
+    let o = authtest(t.path(), &["-v", "alice", "secret"]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = text(&o.stderr);
+    assert!(
+        err.ends_with("authtest: password accepted by module authpam\n"),
+        "{err}"
     );
     d.join().unwrap();
 }
