@@ -202,11 +202,12 @@ pub fn crypt(password: &str, setting: &str) -> Option<String> {
 /// MD5-crypt of `password` with `salt` (a bare salt, or `$1$salt$…`; at most 8
 /// bytes up to the first `$` are used), in pure Rust.
 pub fn md5_crypt(password: &str, salt: &str) -> String {
-    String::from_utf8_lossy(&md5crypt::md5_crypt_bytes(
-        password.as_bytes(),
-        salt.as_bytes(),
-    ))
-    .into_owned()
+    md5_crypt_bytes(password.as_bytes(), salt)
+}
+
+/// [`md5_crypt`] for a password that is not UTF-8.
+pub fn md5_crypt_bytes(password: &[u8], salt: &str) -> String {
+    String::from_utf8_lossy(&md5crypt::md5_crypt_bytes(password, salt.as_bytes())).into_owned()
 }
 
 /// `len` random characters from the crypt(3) salt alphabet `[./0-9A-Za-z]`.
@@ -221,7 +222,11 @@ pub fn random_salt(len: usize) -> Result<String, PwError> {
 
 /// A new hash of `password` in `scheme` with a fresh random salt (from getrandom(2)).
 pub fn hash(scheme: Scheme, password: &str) -> Result<String, PwError> {
-    let pw = password.as_bytes();
+    hash_bytes(scheme, password.as_bytes())
+}
+
+/// [`hash`] for a password that is not UTF-8 (what `userdbpw` reads is bytes).
+pub fn hash_bytes(scheme: Scheme, pw: &[u8]) -> Result<String, PwError> {
     let via_crypt = |setting: String| -> Result<String, PwError> {
         if pw.contains(&0) || pw.len() >= ffi::CRYPT_MAX_PASSPHRASE_SIZE {
             return Err(PwError::BadPassword);
@@ -239,7 +244,7 @@ pub fn hash(scheme: Scheme, password: &str) -> Result<String, PwError> {
     };
     Ok(match scheme {
         Scheme::Des => via_crypt(random_salt(2)?)?,
-        Scheme::Md5Crypt => md5_crypt(password, &random_salt(8)?),
+        Scheme::Md5Crypt => md5_crypt_bytes(pw, &random_salt(8)?),
         Scheme::Sha256Crypt => via_crypt(gensalt("$5$", 16)?)?,
         Scheme::Sha512Crypt => via_crypt(gensalt("$6$", 16)?)?,
         Scheme::Yescrypt => via_crypt(gensalt("$y$", 16)?)?,

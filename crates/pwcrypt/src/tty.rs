@@ -75,34 +75,40 @@ pub fn read_new_password(
     if !interactive {
         return read_line(input);
     }
-    let quiet_read = |input: &mut dyn BufRead| -> io::Result<Option<Vec<u8>>> {
+    // Echo goes off before the prompt appears, so nothing typed after the prompt can
+    // be echoed, however fast it comes.
+    let ask = |prompts: &mut dyn Write,
+               input: &mut dyn BufRead,
+               prompt: &str|
+     -> io::Result<Option<Vec<u8>>> {
         if let Some(set) = echo {
             set(false)?;
         }
-        let r = read_line(input);
+        let r = prompts
+            .write_all(prompt.as_bytes())
+            .and_then(|()| prompts.flush())
+            .and_then(|()| read_line(input));
         if let Some(set) = echo {
             set(true)?;
         }
-        r
+        let line = r?;
+        if line.is_some() {
+            prompts.write_all(b"\n")?;
+        }
+        Ok(line)
     };
     loop {
-        prompts.write_all(PROMPT.as_bytes())?;
-        prompts.flush()?;
-        let Some(first) = quiet_read(input)? else {
+        let Some(first) = ask(prompts, input, PROMPT)? else {
             return Ok(None);
         };
-        prompts.write_all(b"\n")?;
-        prompts.write_all(REPROMPT.as_bytes())?;
-        prompts.flush()?;
-        let Some(second) = quiet_read(input)? else {
+        let Some(second) = ask(prompts, input, REPROMPT)? else {
             return Ok(None);
         };
-        prompts.write_all(b"\n")?;
         if first == second {
+            prompts.flush()?;
             return Ok(Some(first));
         }
         prompts.write_all(MISMATCH.as_bytes())?;
-        prompts.flush()?;
     }
 }
 
