@@ -71,6 +71,10 @@ impl UserDb {
 
     /// Looks `name` up (exact, case-sensitive), merging the shadow fields after the others;
     /// reopens files that were replaced since the last call.
+    ///
+    /// Like Courier's, this is a plain key lookup: a reverse-map entry (`5000=`) or a source
+    /// line without a TAB is returned as stored. Neither has a `uid`, which is how the
+    /// caller recognises that it is not an account.
     pub fn lookup(&mut self, name: &str) -> Result<Option<Record>, UserDbError> {
         self.refresh()?;
         let Some(value) = self.dat.get(name.as_bytes())? else {

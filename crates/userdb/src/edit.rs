@@ -266,7 +266,15 @@ mod tests {
         "# comment\n\nnotab\nalice\tuid=1|home=/h|systempw=x\nbob\tuid=2\nalice\tuid=9";
 
     /// (file, name, verb, fields, expected file or None for "nothing written")
-    const CASES: &[(&str, &str, &str, &[&str], Option<&str>)] = &[
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+        Option<&'static str>,
+    );
+
+    const CASES: &[Case] = &[
         (
             "",
             "a",
