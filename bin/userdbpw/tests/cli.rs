@@ -268,3 +268,20 @@ fn terminal_eof_at_second_prompt_exits_1_and_restores_echo() {
         assert_eq!((theirs, code), (shown, Some(1)));
     }
 }
+
+#[test]
+fn des_of_an_over_long_password_is_an_error_not_a_locked_hash() {
+    // libxcrypt refuses passphrases of 512 bytes or more. Debian's userdbpw then
+    // prints crypt's failure token "*0" and exits 0; we say so and exit 1.
+    let input = format!("{}\n", "a".repeat(600));
+    let o = run(OURS, &[], input.as_bytes());
+    assert_eq!((o.status.code(), o.stdout.len()), (Some(1), 0));
+    assert!(text(&o.stderr).starts_with(&format!("{OURS}: password unusable")));
+    if let Some(d) = debian() {
+        let t = run(d, &[], input.as_bytes());
+        assert_eq!((t.status.code(), text(&t.stdout)), (Some(0), "*0\n".into()));
+    }
+    // MD5-crypt has no such limit.
+    let o = run(OURS, &["-md5"], input.as_bytes());
+    assert!(verify(&"a".repeat(600), text(&o.stdout).trim_end()));
+}
