@@ -34,6 +34,8 @@ pub const KEY_USERDB_SHADOW_DAT: &str = "USERDB_SHADOW_DAT";
 pub const KEY_PASSWD_FILE: &str = "PASSWD_FILE";
 /// Ours: shadow file for authshadow (default /etc/shadow).
 pub const KEY_SHADOW_FILE: &str = "SHADOW_FILE";
+/// Ours: seconds one request may take before its worker is replaced (default 60).
+pub const KEY_REQUEST_TIMEOUT: &str = "AUTHDAEMOND_REQUEST_TIMEOUT";
 
 /// Everything authdaemond reads at start and on SIGHUP.
 #[derive(Clone, Debug)]
@@ -64,6 +66,8 @@ pub struct AuthdaemonSettings {
     pub passwd_file: Option<PathBuf>,
     /// See [`AuthdaemonSettings::userdb_dat`].
     pub shadow_file: Option<PathBuf>,
+    /// Seconds one request may take in the modules before the worker is killed.
+    pub request_timeout: u32,
     /// Problems that do not stop the daemon (Courier logs them and goes on).
     pub warnings: Vec<String>,
     /// The raw variables, for exporting before an exec.
@@ -128,6 +132,11 @@ impl AuthdaemonSettings {
             userdb_shadow_dat: path(KEY_USERDB_SHADOW_DAT),
             passwd_file: path(KEY_PASSWD_FILE),
             shadow_file: path(KEY_SHADOW_FILE),
+            request_timeout: vars
+                .get(KEY_REQUEST_TIMEOUT)
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(60),
             warnings,
             config_file,
             vars,
