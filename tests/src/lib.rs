@@ -1404,3 +1404,26 @@ pub fn auth_fixture_userdb() -> &'static str {
 
 /// authdaemonrc DEFAULTOPTIONS of the shared fixture.
 pub const AUTH_FIXTURE_DEFAULTOPTIONS: &str = "disablewebmail=1,sharedgroup=zz";
+
+impl AuthDaemon {
+    /// Bind-mounts our `names` over Debian's `/usr/sbin/<name>` inside this
+    /// daemon's namespace only, as a drop-in installation would have them: our
+    /// authdaemond runs `/usr/sbin/userdb` and `/usr/sbin/makeuserdb` for PASSWD.
+    pub fn install_ours_over_debian(&self, names: &[&str]) {
+        for name in names {
+            let target = format!("/usr/sbin/{name}");
+            // A bind mount needs an existing target; creating one would touch
+            // the real /usr/sbin, so a missing one is a failure that says so.
+            assert!(
+                Path::new(&target).exists(),
+                "{target} is missing: install courier-authlib-userdb"
+            );
+            let o = self.sh(&format!(
+                "mount --bind {} {}",
+                shell_quote(&ours(name).to_string_lossy()),
+                shell_quote(&target)
+            ));
+            assert_eq!(o.code, Some(0), "bind {name}: {o:?}");
+        }
+    }
+}

@@ -296,6 +296,9 @@ fn passwd_change_same_result_on_both_daemons() {
     let Some((debian, ours)) = pair("passwd_change_same_result_on_both_daemons") else {
         return;
     };
+    // authuserdb's PASSWD runs /usr/sbin/userdb and /usr/sbin/makeuserdb: in our
+    // daemon's namespace those are ours, as after a drop-in installation.
+    ours.install_ours_over_debian(&["userdb", "makeuserdb"]);
     let steps: &[(&[&str], i32)] = &[
         (&["alice", "wrong", "x"], 1),
         (&["nosuch", "x", "y"], 1),
