@@ -87,6 +87,9 @@ fn request_line_over_8190_bytes_is_dropped_without_reply() {
             (&under_limit_pre, b"FAIL\n"),
         ],
     );
+    for d in &ds {
+        assert_our_log(d, "request line longer than 8190 bytes");
+    }
 }
 
 #[test]
@@ -104,8 +107,13 @@ fn unknown_or_malformed_command_closes_without_reply() {
             (b"PASSWD imap\talice\n", b""),
             // Meta lines before a valid command are ignored.
             (b"X=1\n=\nPRE . imap nosuch\n", b"FAIL\n"),
+            // A command word of 8000 bytes: still one line, still unknown.
+            (&[&[b'Q'; 8000][..], b" x\n"].concat(), b""),
         ],
     );
+    for d in &ds {
+        assert_our_log(d, "unknown command \"FOO\"");
+    }
 }
 
 #[test]
@@ -130,6 +138,9 @@ fn binary_garbage_is_dropped_without_reply() {
             (&with_nl, b""),
         ],
     );
+    for d in &ds {
+        assert_our_log(d, "bad request");
+    }
 }
 
 #[test]
@@ -150,6 +161,8 @@ fn truncated_auth_gets_no_reply_while_others_are_served() {
             "{:?}: the truncated AUTH must get no reply (the daemon waits for the rest)",
             d.side
         );
+        drop(stuck);
+        assert_our_log(&d, "closed the connection in the middle of a request");
     }
 }
 
@@ -273,11 +286,34 @@ fn killed_worker_leaves_the_daemon_serving() {
         for i in 0..6 {
             assert_serves(&d, &format!("request {i} after a worker was killed"));
         }
+        if let Some(victim) = before.first() {
+            assert_our_log(&d, &format!("worker {victim} died of SIGKILL"));
+        }
         assert!(
             Path::new(&format!("/proc/{}", d.pid())).exists(),
             "{:?}: the daemon itself died; log:\n{}",
             d.side,
             d.log()
+        );
+    }
+}
+
+/// Our daemon's log, once it has a line containing `needle`; asserts that it does
+/// and that no line is longer than 1024 bytes (RFC 3164 §4.1: syslog, where
+/// courierlogger sends these lines, caps a message there, and a client must not
+/// be able to flood the log with its own bytes).
+fn assert_our_log(d: &AuthDaemon, needle: &str) {
+    if d.side != Side::Ours {
+        return;
+    }
+    let log = wait_for_log(d, needle);
+    assert!(log.contains(needle), "our log lacks {needle:?}:\n{log}");
+    for line in log.lines() {
+        assert!(
+            line.len() <= 1024,
+            "our log has a {}-byte line: {}…",
+            line.len(),
+            &line[..line.floor_char_boundary(200)]
         );
     }
 }
