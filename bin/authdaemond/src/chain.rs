@@ -186,6 +186,10 @@ impl Chain {
 
 impl Backend for Chain {
     fn handle(&mut self, framed: &Framed, out: &mut dyn Write) -> io::Result<()> {
+        // authpam hands the client's address to PAM (PAM_RHOST), as Courier does.
+        for m in &mut self.modules {
+            m.set_remote_ip(framed.remote_ip.as_deref());
+        }
         match &framed.request {
             Request::Pre {
                 module,

@@ -111,6 +111,19 @@ fn logger(action: &str) -> u8 {
             return 1;
         }
     };
+    if action == "start" {
+        // courierlogger takes its lock next to the pid file; Debian's tmpfiles.d
+        // makes this directory, a fresh installation may not have it yet.
+        use std::os::unix::fs::DirBuilderExt;
+        if let Err(e) = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(&settings.var_dir)
+        {
+            eprintln!("authdaemond: {}: {e}", settings.var_dir.display());
+            return 1;
+        }
+    }
     let logger = courierlogger();
     let mut cmd = std::process::Command::new(&logger);
     // Debian's wrapper runs `set -a; . authdaemonrc`: every variable is exported.

@@ -327,3 +327,65 @@ fn a_module_that_hangs_costs_one_worker_not_the_service() {
     wait_for(|| workers(&d).len() == 2, "replacement worker");
     d.client().pre(".", "imap", "alice").unwrap();
 }
+
+#[test]
+fn start_and_stop_go_through_courierlogger_with_a_pid_file() {
+    let logger = Path::new("/usr/sbin/courierlogger");
+    if !logger.exists() {
+        println!(
+            "SKIP: start_and_stop_go_through_courierlogger_with_a_pid_file: no courierlogger installed"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_userdb(dir.path(), "secret");
+    let rc = dir.path().join("authdaemonrc");
+    let run = dir.path().join("run");
+    fs::write(
+        &rc,
+        format!(
+            "authmodulelist=\"authuserdb\"\ndaemons=1\nauthdaemonvar={}\nUSERDB_DAT={d}/userdb.dat\nUSERDB_SHADOW_DAT={d}/userdbshadow.dat\n",
+            run.display(),
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let ctl = |action: &str| {
+        Command::new(env!("CARGO_BIN_EXE_authdaemond"))
+            .arg(action)
+            .env("AUTHDAEMONRC", &rc)
+            .env("COURIERLOGGER", logger)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+    };
+    assert!(ctl("start").success());
+    wait_for(
+        || run.join("pid").exists() && run.join("socket").exists(),
+        "pid file and socket",
+    );
+    let pid: i32 = fs::read_to_string(run.join("pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let client = Client::new(run.join("socket")).with_remote_ip(None);
+    wait_for(
+        || client.pre(".", "imap", "alice").is_ok(),
+        "an answer from the started daemon",
+    );
+    assert!(ctl("stop").success());
+    wait_for(
+        || {
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+        },
+        "the logger to exit",
+    );
+    assert!(
+        client.pre(".", "imap", "alice").is_err(),
+        "still answering after stop"
+    );
+}

@@ -8,72 +8,18 @@
 //! PAM files are never touched.
 #![cfg(feature = "pam")]
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
+
+use common::{TestAccount, have, root_test_blocker, sh};
 
 use courier_auth_modules::{DebugLog, ModuleSettings, Outcome, load};
 
 const PASSWORD: &str = "pam-Test-pw9";
 /// Set in the environment of the re-executed binary: the account to try.
 const INNER_USER_ENV: &str = "COURIER_AUTHPAM_TEST_INNER_USER";
-
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn have(tool: &str) -> bool {
-    Path::new(tool).exists()
-}
-
-fn sh(program: &str, args: &[&str], stdin: Option<&str>) {
-    use std::io::Write;
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
-    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(data.as_bytes()).unwrap();
-    }
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{program} {args:?}: {status}");
-}
-
-/// A system account that exists for the life of the guard.
-struct TestAccount {
-    name: String,
-}
-
-impl TestAccount {
-    fn create() -> Self {
-        let name = format!("cam{}", std::process::id());
-        sh(
-            "/usr/sbin/useradd",
-            &[
-                "-M",
-                "-s",
-                "/usr/sbin/nologin",
-                "-c",
-                "Pam Tester,Room 7,,",
-                &name,
-            ],
-            None,
-        );
-        let account = Self { name };
-        sh(
-            "/usr/sbin/chpasswd",
-            &[],
-            Some(&format!("{}:{PASSWORD}\n", account.name)),
-        );
-        account
-    }
-}
-
-impl Drop for TestAccount {
-    fn drop(&mut self) {
-        let _ = Command::new("/usr/sbin/userdel").arg(&self.name).status();
-    }
-}
 
 /// A PAM service file written for the test when Debian's `imap` is absent.
 struct ServiceFile {
@@ -122,15 +68,11 @@ fn login(service: &str, user: &str, pass: &str) -> (Outcome, DebugLog) {
 
 #[test]
 fn authpam_authenticates_a_real_account_through_libpam() {
-    if !is_root() {
-        println!("SKIP: authpam tests need root (useradd, PAM reading /etc/shadow)");
+    if let Some(why) = root_test_blocker(&["/usr/sbin/usermod"]) {
+        println!("SKIP: {why}");
         return;
     }
-    if !have("/usr/sbin/useradd") || !have("/usr/sbin/chpasswd") || !have("/usr/sbin/userdel") {
-        println!("SKIP: useradd/chpasswd/userdel not installed");
-        return;
-    }
-    let account = TestAccount::create();
+    let account = TestAccount::create("am", "Pam Tester,Room 7,,", PASSWORD);
     let service = ServiceFile::imap_or_temporary();
     let user = account.name.as_str();
     let pw = nix::unistd::User::from_name(user).unwrap().unwrap();
