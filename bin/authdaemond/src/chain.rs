@@ -22,9 +22,21 @@ pub struct Chain {
     show_passwords: bool,
 }
 
-/// The module settings an authdaemond configuration implies.
+/// The module settings an authdaemond configuration implies. Password changes run
+/// the `userdb` and `makeuserdb` installed next to this daemon when they exist: the
+/// database must be rebuilt in our format, whatever `/usr/sbin` holds.
 pub fn module_settings(s: &AuthdaemonSettings) -> ModuleSettings {
     let mut m = ModuleSettings::default();
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        if dir.join("userdb").is_file() {
+            m.userdb_tool = dir.join("userdb");
+        }
+        if dir.join("makeuserdb").is_file() {
+            m.makeuserdb_tool = dir.join("makeuserdb");
+        }
+    }
     if let Some(p) = &s.userdb_dat {
         m.userdb_dat = p.clone();
     }

@@ -183,8 +183,10 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Framed, usize)>, ParseError> {
             }
             b"ENUMERATE" => Request::Enumerate,
             other => {
+                // Only a prefix: the word is the client's, and it goes into a log line.
+                let shown = &other[..other.len().min(32)];
                 return Err(ParseError::UnknownCommand(
-                    String::from_utf8_lossy(other).into(),
+                    String::from_utf8_lossy(shown).into(),
                 ));
             }
         };
@@ -323,6 +325,12 @@ mod tests {
             parse(b"HELLO x\n"),
             Err(ParseError::UnknownCommand(_))
         ));
+        let mut huge = vec![b'Z'; 8000];
+        huge.push(b'\n');
+        match parse(&huge) {
+            Err(ParseError::UnknownCommand(w)) => assert_eq!(w.len(), 32),
+            other => panic!("{other:?}"),
+        }
         assert!(matches!(
             parse(b"AUTH 9999\n"),
             Err(ParseError::BadAuthLength(_))

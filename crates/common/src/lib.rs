@@ -82,15 +82,31 @@ pub fn escape_log(text: &str) -> String {
     out
 }
 
-/// Writes one `SEVERITY: message` line to stderr.
+/// Longest message [`log`] writes; longer ones are cut (syslog's classic limit is
+/// 1024 bytes per line, RFC 3164).
+pub const MAX_LOG_LINE: usize = 960;
+
+/// Writes one `SEVERITY: message` line to stderr, escaped and at most
+/// [`MAX_LOG_LINE`] bytes of message.
 pub fn log(severity: Severity, message: impl Display) {
-    let line = format!(
-        "{} {}\n",
-        severity.prefix(),
-        escape_log(&message.to_string())
-    );
+    let line = format!("{} {}\n", severity.prefix(), log_text(&message.to_string()));
     // Nothing sensible can be done when stderr itself is gone.
     let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// A message as [`log`] writes it: control characters escaped, cut to
+/// [`MAX_LOG_LINE`] bytes (on a character boundary) with `...` appended.
+pub fn log_text(message: &str) -> String {
+    let mut text = escape_log(message);
+    if text.len() > MAX_LOG_LINE {
+        let mut cut = MAX_LOG_LINE;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
+    text
 }
 
 /// The C library's text for an I/O error, without Rust's `(os error N)` suffix,
@@ -157,6 +173,14 @@ mod tests {
         assert_eq!(E(Disposition::Permanent).exit_code(), 1);
         assert_eq!(E(Disposition::Usage).exit_code(), 2);
         assert_eq!(E(Disposition::Temporary).exit_code(), 111);
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let cut = log_text(&"é".repeat(MAX_LOG_LINE));
+        assert!(cut.len() <= MAX_LOG_LINE + 3, "{}", cut.len());
+        assert!(cut.ends_with("..."));
+        assert_eq!(log_text("short\nline"), "short\\x0aline");
     }
 
     #[test]
