@@ -291,6 +291,125 @@ fn run_with_env(env: &[(&str, String)]) -> Output {
     out
 }
 
+fn openssl(args: &[&str], dir: &Path) {
+    let st = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl {args:?}");
+}
+
+#[test]
+fn verified_client_certificate_exports_subject() {
+    if !have_openssl() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cert = d.join("imapd.pem");
+    make_cert(&cert, "imap.test");
+    // A CA and a client certificate it signed.
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        d,
+    );
+    openssl(
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/C=DE/O=Example/CN=alice/emailAddress=alice@example.com",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ],
+        d,
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "client.pem",
+        ],
+        d,
+    );
+    let prog = script(d, r#"env | grep '^TLS_SUBJECT_' | sort"#);
+    let env = [
+        ("TLS_CERTFILE", cert.display().to_string()),
+        ("TLS_VERIFYPEER", "REQUIREPEER".to_string()),
+        ("TLS_TRUSTCERTS", d.join("ca.pem").display().to_string()),
+    ];
+    let (port, h) = serve_once(
+        &["-server", "-tcpd", "-printx509=2", prog.to_str().unwrap()],
+        &env,
+    );
+    let client_cert = d.join("client.pem").display().to_string();
+    let client_key = d.join("client.key").display().to_string();
+    let out = s_client(port, &["-cert", &client_cert, "-key", &client_key], "");
+    let status = h.join().unwrap();
+    assert!(out.contains("TLS_SUBJECT_CN=alice\n"), "{out}");
+    assert!(
+        out.contains("TLS_SUBJECT_EMAILADDRESS=alice@example.com\n"),
+        "{out}"
+    );
+    assert!(out.contains("TLS_SUBJECT_O=Example\n"), "{out}");
+    let dump = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        dump.starts_with("Subject:\n   c=DE\n   o=Example\n   cn=alice\n"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("\nVersion: TLS1.3\nBits: 256\nCipher: ECDHE_RSA_AES_256_GCM_SHA384\n"),
+        "{dump}"
+    );
+
+    // No client certificate under REQUIREPEER: the handshake fails, PROGRAM never runs.
+    let (port, h) = serve_once(&["-server", "-tcpd", prog.to_str().unwrap()], &env);
+    let out = s_client(port, &[], "");
+    let status = h.join().unwrap();
+    assert!(!out.contains("TLS_SUBJECT"), "{out}");
+    assert_eq!(status.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&status.stderr).starts_with("ERR: ip=["));
+}
+
 #[test]
 fn bad_configuration_is_an_error_at_start_naming_the_file() {
     if !have_openssl() {
