@@ -7,7 +7,8 @@
 //! - [`proxy`]: PROXY protocol v1/v2 headers (sans-I/O; the `-haproxy` addition);
 //! - [`access`]: the `-access` lookup order and value syntax, and the compiled database;
 //! - [`makedat`]: building that database from Courier's text source (CIDR expansion too);
-//! - [`limits`]: the `-maxprocs` / `-maxperip` / `-maxperc` accounting.
+//! - [`limits`]: the `-maxprocs` / `-maxperip` / `-maxperc` accounting;
+//! - [`pidfile`]: the `-pid=FILE` pid and lock files, `-restart`.
 //!
 //! Does not: fork, exec, handle signals or print anything (that is `bin/couriertcpd`),
 //! speak TLS, IMAP or POP3.
@@ -24,6 +25,7 @@ pub mod args;
 pub mod limits;
 pub mod listen;
 pub mod makedat;
+pub mod pidfile;
 pub mod proxy;
 
 use courier_common::{Disposition, ExitStatus, strerror};
