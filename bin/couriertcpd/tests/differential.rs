@@ -107,12 +107,23 @@ fn access_results_match_debian() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    for source_ip in [[127, 0, 0, 1], [127, 0, 0, 2], [127, 0, 0, 3], [127, 0, 0, 4], [127, 0, 0, 5]] {
+    for source_ip in [
+        [127, 0, 0, 1],
+        [127, 0, 0, 2],
+        [127, 0, 0, 3],
+        [127, 0, 0, 4],
+        [127, 0, 0, 5],
+    ] {
         let run = |bin: &str, dat: &Path| {
             let access = format!("-access={}", dat.display());
             env_of(
                 bin,
-                &["-nodnslookup", "-noidentlookup", &access, "-denymsg=Go away"],
+                &[
+                    "-nodnslookup",
+                    "-noidentlookup",
+                    &access,
+                    "-denymsg=Go away",
+                ],
                 source_ip,
             )
         };
@@ -139,7 +150,10 @@ fn per_ip_alert_matches_debian() {
         drop(a);
     }
     assert_eq!(logs[0], logs[1]);
-    assert_eq!(logs[0], "ALERT: Maximum connection limit reached for ::ffff:127.0.0.1\n");
+    assert_eq!(
+        logs[0],
+        "ALERT: Maximum connection limit reached for ::ffff:127.0.0.1\n"
+    );
 }
 
 #[test]
@@ -156,14 +170,30 @@ fn our_restart_and_stop_drive_debians_daemon() {
         .output()
         .unwrap();
     assert!(o.status.success());
-    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-    let st = Command::new(OURS).args([&pid_arg, "-restart"]).status().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let st = Command::new(OURS)
+        .args([&pid_arg, "-restart"])
+        .status()
+        .unwrap();
     assert!(st.success());
     std::thread::sleep(Duration::from_millis(100));
     assert!(proc_state(pid).is_some_and(|s| s != 'Z'));
-    let s = connect(std::net::SocketAddr::from(([127, 0, 0, 1], port.parse().unwrap())));
+    let s = connect(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        port.parse().unwrap(),
+    )));
     assert_eq!(read_all(&s), "debian\n");
-    let st = Command::new(OURS).args([&pid_arg, "-stop"]).status().unwrap();
+    let st = Command::new(OURS)
+        .args([&pid_arg, "-stop"])
+        .status()
+        .unwrap();
     assert!(st.success());
-    assert!(proc_state(pid).is_none_or(|s| s == 'Z'), "Debian's daemon survived our -stop");
+    assert!(
+        proc_state(pid).is_none_or(|s| s == 'Z'),
+        "Debian's daemon survived our -stop"
+    );
 }
