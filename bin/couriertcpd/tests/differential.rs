@@ -197,3 +197,48 @@ fn our_restart_and_stop_drive_debians_daemon() {
         "Debian's daemon survived our -stop"
     );
 }
+
+#[test]
+fn debians_restart_and_stop_drive_our_daemon() {
+    if !debian() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("x.pid");
+    let pid_arg = format!("-pid={}", pid_file.display());
+    let port = free_port().to_string();
+    let o = Command::new(OURS)
+        .args([&pid_arg, "-address=127.0.0.1", &port, "/bin/echo", "ours"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        Command::new(DEBIAN)
+            .args([&pid_arg, "-restart"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let s = connect(std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        port.parse().unwrap(),
+    )));
+    assert_eq!(read_all(&s), "ours\n");
+    assert!(
+        Command::new(DEBIAN)
+            .args([&pid_arg, "-stop"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        proc_state(pid).is_none_or(|s| s == 'Z'),
+        "our daemon survived Debian's -stop"
+    );
+}
