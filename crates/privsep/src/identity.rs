@@ -94,7 +94,9 @@ pub fn become_user(id: &Identity) -> Result<(), PrivError> {
             Groups::PrimaryOnly => vec![id.gid],
         };
         match &id.groups {
-            Groups::Database(name) => unistd::initgroups(name, id.gid).map_err(sys("initgroups"))?,
+            Groups::Database(name) => {
+                unistd::initgroups(name, id.gid).map_err(sys("initgroups"))?
+            }
             Groups::PrimaryOnly => unistd::setgroups(&[id.gid]).map_err(sys("setgroups"))?,
         }
         sort_groups(&mut g);
@@ -140,10 +142,10 @@ pub fn verify(id: &Identity, groups: Option<&[Gid]>) -> Result<(), PrivError> {
     if unistd::setuid(Uid::from_raw(0)).is_ok() || unistd::seteuid(Uid::from_raw(0)).is_ok() {
         return bad("root could be regained".to_string());
     }
-    if let Some(caps) = capabilities() {
-        if caps.iter().any(|&c| c != 0) {
-            return bad(format!("capabilities left: {caps:x?}"));
-        }
+    if let Some(caps) = capabilities()
+        && caps.iter().any(|&c| c != 0)
+    {
+        return bad(format!("capabilities left: {caps:x?}"));
     }
     Ok(())
 }
@@ -198,6 +200,7 @@ pub fn exec_unprivileged(path: &CStr, argv: &[CString], env: &[CString]) -> Exec
             path: path.to_owned(),
         };
     }
+    default_sigpipe();
     match unistd::execve(path, argv, env) {
         Err(source) => ExecError::Exec {
             path: path.to_owned(),
@@ -233,6 +236,7 @@ pub fn spawn_detached(
             let code = match fork() {
                 Ok(Forked::Parent(_)) => 0,
                 Ok(Forked::Child) => {
+                    default_sigpipe();
                     let Err(e) = unistd::execv(path, argv);
                     on_exec_failure(e);
                     0
@@ -242,6 +246,17 @@ pub fn spawn_detached(
             exit_now(code)
         }
     }
+}
+
+/// Restores the default SIGPIPE action before an exec: the Rust runtime ignores
+/// SIGPIPE, and an ignored signal stays ignored in the next program (Courier's
+/// programs expect the default, as couriertcpd leaves it).
+pub fn default_sigpipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    #[allow(unsafe_code)] // nix marks signal() unsafe because of handlers; see SAFETY.
+    // SAFETY: SIG_DFL installs no handler function, so no code can run in signal
+    // context; this only changes the kernel's disposition for SIGPIPE.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// `_exit(2)`: leaves a forked child without running the parent's exit handlers.
