@@ -3,6 +3,8 @@
 //! and where it is, and a line-by-line conversation with a login program.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod diff;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
