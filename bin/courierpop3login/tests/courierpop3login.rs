@@ -206,3 +206,25 @@ fn disabled_pop3_account_gets_courier_text() {
     assert_eq!(out, "-ERR POP3 access disabled for this account.\r\n");
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn silent_client_is_dropped_after_sixty_seconds() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = scratch();
+    let mut c = Conversation::start(
+        Path::new(EXE),
+        &["/bin/false", "Maildir"],
+        &[("TCPREMOTEIP", "::ffff:127.0.0.1".into())],
+        dir.path().join("stderr"),
+    );
+    c.line(10);
+    let t = Instant::now();
+    let (out, status, log) = c.finish_open(75);
+    assert_eq!(out, "");
+    assert_eq!(status.signal(), Some(14), "{status:?}");
+    assert!(t.elapsed() >= Duration::from_secs(58) && t.elapsed() < Duration::from_secs(64));
+    assert!(
+        log.ends_with("INFO: TIMEOUT, ip=[::ffff:127.0.0.1], port=[N/A]\n"),
+        "{log}"
+    );
+}

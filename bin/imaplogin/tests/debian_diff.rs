@@ -30,11 +30,7 @@ fn same(d: &Diff, what: &str, extra_env: &[(&str, &str)], input: &[u8]) {
     assert_eq!(ours, debian, "{what}: client output or exit status differs");
 }
 
-fn both(
-    d: &Diff,
-    extra_env: &[(&str, &str)],
-    input: &[u8],
-) -> (diff::Ran, diff::Ran) {
+fn both(d: &Diff, extra_env: &[(&str, &str)], input: &[u8]) -> (diff::Ran, diff::Ran) {
     let env: Vec<(&str, &str)> = BASE_ENV.iter().chain(extra_env).copied().collect();
     let args = ["/bin/false", "Maildir"];
     (

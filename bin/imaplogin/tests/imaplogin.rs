@@ -479,3 +479,126 @@ fn skeleton_home_is_created_for_the_account() {
         Some(fs::canonicalize(&home).unwrap())
     );
 }
+
+/// A fake authdaemond that answers every request with `record`.
+fn fake_daemon(socket: &Path, record: &'static str) {
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(record.as_bytes());
+        }
+    });
+}
+
+#[test]
+fn system_account_gets_initgroups_and_the_forced_gid() {
+    const T: &str = "system_account_gets_initgroups";
+    if !is_root() {
+        return skip(
+            T,
+            "needs root (a real drop, private /etc/passwd and /etc/group)",
+        );
+    }
+    if !Path::new("/usr/bin/unshare").exists() {
+        return skip(T, "unshare is missing");
+    }
+    let dir = scratch();
+    let home = dir.path().join("sys");
+    fs::create_dir(&home).unwrap();
+    chown(&home, 4250, 4252);
+    let passwd = dir.path().join("passwd");
+    fs::write(
+        &passwd,
+        format!(
+            "root:x:0:0:root:/root:/bin/sh\nsysuser:x:4250:4251::{}:/bin/sh\n",
+            home.display()
+        ),
+    )
+    .unwrap();
+    let group = dir.path().join("group");
+    fs::write(
+        &group,
+        "root:x:0:\nsysgrp:x:4251:\nforced:x:4252:\nextra1:x:4300:sysuser\n\
+extra2:x:4301:other,sysuser\nnotmine:x:4302:other\n",
+    )
+    .unwrap();
+    let socket = dir.path().join("socket");
+    // USERNAME= records come from authpwd/authshadow/authpam; GID forces the group.
+    let record: &'static str = Box::leak(
+        format!(
+            "USERNAME=sysuser\nGID=4252\nHOME={}\nADDRESS=sysuser\n.\n",
+            home.display()
+        )
+        .into_boxed_str(),
+    );
+    fake_daemon(&socket, record);
+    let server = reporter(dir.path());
+    let mount = format!(
+        "mount --bind {} /etc/passwd && mount --bind {} /etc/group && exec \"$0\" \"$@\"",
+        passwd.display(),
+        group.display()
+    );
+    let mut c = Conversation::start(
+        Path::new("/usr/bin/unshare"),
+        &[
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            &mount,
+            EXE,
+            &server.display().to_string(),
+            "Maildir",
+        ],
+        &[("AUTHDAEMON_SOCKET", socket.display().to_string())],
+        dir.path().join("stderr"),
+    );
+    c.line(10);
+    c.send(b"s1 LOGIN sysuser pw\r\n");
+    let (out, status, log) = c.finish(20);
+    assert!(status.success(), "{out}\n{log}");
+    assert_eq!(
+        reported(&out, "Uid: ").as_deref(),
+        Some("4250 4250 4250 4250"),
+        "{out}"
+    );
+    assert_eq!(
+        reported(&out, "Gid: ").as_deref(),
+        Some("4252 4252 4252 4252")
+    );
+    assert_eq!(
+        reported(&out, "Groups: ").as_deref(),
+        Some("4252 4300 4301")
+    );
+}
+
+#[test]
+fn silent_client_is_dropped_after_sixty_seconds_by_sigalrm() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = scratch();
+    let mut c = Conversation::start(
+        Path::new(EXE),
+        &["/bin/false", "Maildir"],
+        &[
+            ("TCPREMOTEIP", "::ffff:127.0.0.1".into()),
+            ("TCPREMOTEPORT", "4242".into()),
+        ],
+        dir.path().join("stderr"),
+    );
+    c.line(10);
+    assert_eq!(c.ask("a1 NOOP\r\n"), "a1 OK NOOP completed\r\n");
+    let t = Instant::now();
+    let (out, status, log) = c.finish_open(75);
+    assert_eq!(out, "", "Courier says nothing when the alarm fires");
+    assert_eq!(status.signal(), Some(14), "{status:?}");
+    assert!(t.elapsed() >= Duration::from_secs(58) && t.elapsed() < Duration::from_secs(64));
+    assert!(
+        log.ends_with("INFO: TIMEOUT, ip=[::ffff:127.0.0.1], port=[4242], time=60\n"),
+        "{log}"
+    );
+}

@@ -280,6 +280,15 @@ impl Conversation {
     /// Closes stdin and collects the rest of the output and the exit status.
     pub fn finish(mut self, secs: u64) -> (String, ExitStatus, String) {
         self.stdin = None;
+        self.wait(secs)
+    }
+
+    /// Like [`Conversation::finish`] but keeps stdin open (the client stays).
+    pub fn finish_open(self, secs: u64) -> (String, ExitStatus, String) {
+        self.wait(secs)
+    }
+
+    fn wait(mut self, secs: u64) -> (String, ExitStatus, String) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         let mut rest = String::new();
         loop {
