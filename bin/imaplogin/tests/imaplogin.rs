@@ -602,3 +602,107 @@ fn silent_client_is_dropped_after_sixty_seconds_by_sigalrm() {
         "{log}"
     );
 }
+
+/// A couriertls stand-in: no TLS, just a clear-text pipe between the client
+/// (fds 0/1) and `-localfd`, with the status and certificate pipes closed at once
+/// (= handshake succeeded, no client certificate).
+fn fake_couriertls(dir: &Path) -> PathBuf {
+    script(
+        &dir.join("fake-couriertls"),
+        "for a; do case $a in -localfd=*) L=${a#-localfd=};; -statusfd=*) S=${a#-statusfd=};; \
+-printx509=*) X=${a#-printx509=};; esac; done\n\
+eval \"exec $S>&- $X>&-\"\n\
+eval \"cat <&$L &\"\n\
+eval \"exec cat >&$L\"",
+    )
+}
+
+/// Processes whose parent is `pid`, with their real uid.
+fn children(pid: u32) -> Vec<(u32, u32)> {
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|x| x.parse::<u32>().ok())
+        };
+        if field("PPid:") == Some(pid) {
+            v.push((p, field("Uid:").unwrap_or(u32::MAX)));
+        }
+    }
+    v
+}
+
+#[test]
+fn starttls_hands_the_connection_over_and_the_login_sees_tls() {
+    let Some(f) = fixture("starttls_hand_over", "") else {
+        return;
+    };
+    let tls = fake_couriertls(f.dir.path());
+    let mut c = f.start(&[
+        ("IMAP_STARTTLS", "YES".into()),
+        ("COURIERTLS", tls.display().to_string()),
+        ("IMAP_TLS_REQUIRED", "1".into()),
+    ]);
+    assert_eq!(
+        c.ask("t1 STARTTLS\r\n"),
+        "t1 OK Begin SSL/TLS negotiation now.\r\n"
+    );
+    assert_eq!(
+        c.ask("t2 CAPABILITY\r\n"),
+        "* CAPABILITY IMAP4rev1 IDLE ENABLE UTF8=ACCEPT\r\n"
+    );
+    assert_eq!(c.line(10), "t2 OK CAPABILITY completed\r\n");
+    c.send(b"t3 LOGIN alice secret\r\n");
+    let (out, status, log) = c.finish(20);
+    assert!(status.success(), "{log}");
+    let env = reported_env(&out);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("IMAP_TLS"), Some("1"), "{out}");
+    assert_eq!(get("IMAP_STARTTLS"), Some("NO"));
+    assert_eq!(get("IMAP_TLS_REQUIRED"), Some("0"));
+    assert_eq!(get("IMAPLOGINTAG"), Some("t3"));
+}
+
+#[test]
+fn dialogue_runs_unprivileged_while_the_monitor_keeps_root() {
+    const T: &str = "dialogue_runs_unprivileged";
+    if !is_root() {
+        return skip(
+            T,
+            "needs root (the split only happens when started as root)",
+        );
+    }
+    let Some(f) = fixture(T, "") else {
+        return;
+    };
+    for (preauth, want_uid) in [(None, Some(65534)), (Some(""), None)] {
+        let extra: Vec<(&'static str, String)> = match preauth {
+            Some(v) => vec![("LOGIN_PREAUTH_USER", v.to_string())],
+            None => Vec::new(),
+        };
+        let mut c = f.start(&extra);
+        let pid = c.pid();
+        let kids = children(pid);
+        match want_uid {
+            Some(uid) => assert_eq!(kids.iter().map(|k| k.1).collect::<Vec<_>>(), [uid]),
+            None => assert!(kids.is_empty(), "{kids:?}"),
+        }
+        assert_eq!(c.ask("a1 NOOP\r\n"), "a1 OK NOOP completed\r\n");
+        c.send(b"a2 LOGIN alice secret\r\n");
+        let (out, status, log) = c.finish(20);
+        assert!(status.success(), "{log}");
+        assert_eq!(
+            reported(&out, "Uid: ").as_deref(),
+            Some("4242 4242 4242 4242")
+        );
+    }
+}

@@ -256,6 +256,11 @@ impl Conversation {
         }
     }
 
+    /// The program's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         if let Some(s) = self.stdin.as_mut() {
             let _ = s.write_all(bytes);
