@@ -706,3 +706,113 @@ fn dialogue_runs_unprivileged_while_the_monitor_keeps_root() {
         );
     }
 }
+
+/// A free TCP port on 127.0.0.1 (bound and released: a small race, fine here).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn starttls_through_debian_couriertcpd_and_couriertls() {
+    const T: &str = "starttls_through_debian_couriertls";
+    for p in [
+        "/usr/sbin/couriertcpd",
+        "/usr/bin/couriertls",
+        "/usr/bin/openssl",
+    ] {
+        if !Path::new(p).exists() {
+            return skip(T, &format!("{p} is not installed"));
+        }
+    }
+    let Some(f) = fixture(T, "") else {
+        return;
+    };
+    let cert = f.dir.path().join("cert.pem");
+    let out = std::process::Command::new("/usr/bin/openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&cert)
+        .arg("-out")
+        .arg(f.dir.path().join("crt.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut pem = fs::read(&cert).unwrap();
+    pem.extend(fs::read(f.dir.path().join("crt.pem")).unwrap());
+    fs::write(&cert, pem).unwrap();
+    // Debian's couriertls reads the key after dropping to `courier`.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&cert, fs::Permissions::from_mode(0o644)).unwrap();
+    let port = free_port();
+    let mut tcpd = std::process::Command::new("/usr/sbin/couriertcpd")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("IMAP_STARTTLS", "YES")
+        .env("COURIERTLS", "/usr/bin/couriertls")
+        .env("TLS_CERTFILE", &cert)
+        .env("TLS_VERIFYPEER", "NONE")
+        .env("IMAP_TLS_REQUIRED", "1")
+        .env("IMAP_CAPABILITY", "IMAP4rev1")
+        .env("AUTHDAEMON_SOCKET", &f.daemon.socket)
+        .args(["-address=127.0.0.1", "-nodnslookup", "-noidentlookup"])
+        .arg(format!(
+            "-stderr={}",
+            f.dir.path().join("tcpd.log").display()
+        ))
+        .arg(port.to_string())
+        .arg(EXE)
+        .arg(&f.server)
+        .arg("Maildir")
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "couriertcpd did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut client = Conversation::start(
+        Path::new("/usr/bin/openssl"),
+        &[
+            "s_client",
+            "-quiet",
+            "-starttls",
+            "imap",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+        ],
+        &[],
+        f.dir.path().join("client.log"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    client.send(b"a3 LOGIN alice secret\r\n");
+    let mut out = String::new();
+    while !out.contains("END") {
+        out.push_str(&client.line(20));
+    }
+    let _ = tcpd.kill();
+    let _ = tcpd.wait();
+    let env = reported_env(&out);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("IMAP_TLS"), Some("1"), "{out}");
+    assert_eq!(get("IMAP_STARTTLS"), Some("NO"));
+    assert_eq!(get("IMAP_TLS_REQUIRED"), Some("0"));
+    assert_eq!(get("IMAPLOGINTAG"), Some("a3"));
+    assert_eq!(get("AUTHENTICATED"), Some("alice"));
+}
