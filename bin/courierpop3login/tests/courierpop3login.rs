@@ -228,3 +228,33 @@ fn silent_client_is_dropped_after_sixty_seconds() {
         "{log}"
     );
 }
+
+#[test]
+fn stls_hands_the_connection_over_and_pop3d_sees_tls() {
+    let Some(f) = fixture("pop3_stls") else {
+        return;
+    };
+    let tls = script(
+        &f.dir.path().join("fake-couriertls"),
+        "for a; do case $a in -localfd=*) L=${a#-localfd=};; -statusfd=*) S=${a#-statusfd=};; \
+-printx509=*) X=${a#-printx509=};; esac; done\n\
+eval \"exec $S>&- $X>&-\"\n\
+eval \"cat <&$L &\"\n\
+eval \"exec cat >&$L\"",
+    );
+    let mut c = f.start(&[
+        ("POP3_STARTTLS", "YES".into()),
+        ("COURIERTLS", tls.display().to_string()),
+        ("POP3_TLS_REQUIRED", "1".into()),
+    ]);
+    assert_eq!(c.ask("STLS\r\n"), "+OK Begin SSL/TLS negotiation now.\r\n");
+    assert_eq!(c.ask("USER alice\r\n"), "+OK Password required.\r\n");
+    c.send(b"PASS secret\r\n");
+    let (out, status, log) = c.finish(20);
+    assert!(status.success(), "{log}");
+    let env = reported_env(&out);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("POP3_TLS"), Some("1"), "{out}");
+    assert_eq!(get("POP3_STARTTLS"), Some("NO"));
+    assert_eq!(get("POP3_TLS_REQUIRED"), Some("0"));
+}
