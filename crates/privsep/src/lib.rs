@@ -2,14 +2,17 @@
 //! audited place (STYLE.md §1.4).
 //!
 //! Owns: `fork` for single-threaded prefork daemons, taking ownership of
-//! descriptors inherited by number ([`inherited_fd`]). Later: the privilege drop
-//! (`setgroups` → `setresgid` → `setresuid`, verified) and exec helpers.
+//! descriptors inherited by number ([`inherited_fd`]), the privilege drop of the
+//! login programs (`setgroups` → `setresgid` → `setresuid`, verified) and the exec
+//! and detached-spawn helpers around it ([`identity`]).
 //!
 //! Does not: know about IMAP, POP3 or passwords.
 //!
 //! Invariant: every function documents the state the process must be in (for
 //! `fork`: exactly one thread), and callers are single-threaded daemons.
 #![warn(missing_docs)]
+
+pub mod identity;
 
 pub use nix::unistd::Pid;
 
