@@ -19,7 +19,6 @@
 
 use courier_pwcrypt::{PwError, Scheme, hash_bytes, md5_crypt_bytes, random_salt, tty};
 use std::ffi::OsString;
-use std::io::Write;
 
 /// What to make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,28 +67,7 @@ pub fn render(m: Method, password: &[u8]) -> Result<String, PwError> {
 /// Runs authpasswd on the process's stdin, stdout and stderr; returns the exit code.
 pub fn run(argv0: &str, args: &[OsString]) -> u8 {
     let m = method(args.first());
-    let mut err = std::io::stderr();
-    let password = match tty::read_new_password_stdio() {
-        Ok(Some(p)) => p,
-        Ok(None) => return 1,
-        Err(e) => {
-            let _ = writeln!(err, "{argv0}: {e}");
-            return 1;
-        }
-    };
-    match render(m, &password) {
-        Ok(line) => {
-            let mut out = std::io::stdout().lock();
-            match writeln!(out, "{line}").and_then(|()| out.flush()) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(err, "{argv0}: {e}");
-            1
-        }
-    }
+    tty::print_new_password_line(argv0, |password| render(m, password))
 }
 
 #[cfg(test)]

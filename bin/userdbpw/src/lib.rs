@@ -66,27 +66,7 @@ pub fn run(argv0: &str, args: &[OsString]) -> u8 {
         let _ = writeln!(err, "{argv0}: invalid argument.");
         return 1;
     };
-    let password = match tty::read_new_password_stdio() {
-        Ok(Some(p)) => p,
-        Ok(None) => return 1,
-        Err(e) => {
-            let _ = writeln!(err, "{argv0}: {e}");
-            return 1;
-        }
-    };
-    match render(mode, &password) {
-        Ok(line) => {
-            let mut out = std::io::stdout().lock();
-            match writeln!(out, "{line}").and_then(|()| out.flush()) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(err, "{argv0}: {e}");
-            1
-        }
-    }
+    tty::print_new_password_line(argv0, |password| render(mode, password))
 }
 
 #[cfg(test)]

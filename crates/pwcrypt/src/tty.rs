@@ -170,6 +170,39 @@ impl EchoOff {
     }
 }
 
+/// The shared body of `userdbpw` and `authpasswd`: reads a new password from
+/// standard input (prompting twice on a terminal), turns it into a line with
+/// `render`, prints it; errors go to stderr as `<argv0>: <error>`. Returns the exit
+/// code: 0, or 1 for end of input, an error, or a failed write.
+pub fn print_new_password_line<E: std::fmt::Display>(
+    argv0: &str,
+    render: impl FnOnce(&[u8]) -> Result<String, E>,
+) -> u8 {
+    use std::io::Write;
+    let mut err = io::stderr();
+    let password = match read_new_password_stdio() {
+        Ok(Some(p)) => p,
+        Ok(None) => return 1,
+        Err(e) => {
+            let _ = writeln!(err, "{argv0}: {e}");
+            return 1;
+        }
+    };
+    match render(&password) {
+        Ok(line) => {
+            let mut out = io::stdout().lock();
+            match writeln!(out, "{line}").and_then(|()| out.flush()) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(err, "{argv0}: {e}");
+            1
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
