@@ -1887,6 +1887,14 @@ impl Conn {
         }
     }
 
+    /// Wraps an already connected stream.
+    pub fn from_stream(stream: std::net::TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Sends raw bytes (errors ignored: the server may have closed).
     pub fn send(&mut self, bytes: &[u8]) {
         let _ = self.stream.write_all(bytes);
