@@ -29,7 +29,11 @@ fn maxperip_closes_the_next_connection_from_the_same_address() {
     assert!(matches!(greeting(&mut a), Got::Line(l) if l.starts_with("* OK")));
     assert!(matches!(greeting(&mut b), Got::Line(l) if l.starts_with("* OK")));
     let mut c = srv.connect();
-    assert_eq!(greeting(&mut c), Got::Eof, "third connection from one address");
+    assert_eq!(
+        greeting(&mut c),
+        Got::Eof,
+        "third connection from one address"
+    );
     assert!(
         srv.wait_log(
             "Maximum connection limit reached for ::ffff:127.0.0.1",
@@ -76,7 +80,12 @@ fn maxprocs_holds_the_next_connection_until_a_slot_frees() {
         Got::Timeout,
         "a third connection was served with -maxprocs=2"
     );
-    assert_eq!(srv.connection_processes().len(), 2, "{:?}", srv.connection_processes());
+    assert_eq!(
+        srv.connection_processes().len(),
+        2,
+        "{:?}",
+        srv.connection_processes()
+    );
     a.cmd("QUIT");
     assert_eq!(a.line(), "+OK Better luck next time.");
     assert_eq!(
@@ -143,8 +152,16 @@ fn access_file_sets_variables_denies_and_is_reread_after_sighup() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    assert!(denied, "127.0.0.1 still served after deny + SIGHUP: {}", srv.log());
-    assert!(srv.wait_idle(Duration::from_secs(5)), "{:?}", srv.root_processes());
+    assert!(
+        denied,
+        "127.0.0.1 still served after deny + SIGHUP: {}",
+        srv.log()
+    );
+    assert!(
+        srv.wait_idle(Duration::from_secs(5)),
+        "{:?}",
+        srv.root_processes()
+    );
 }
 
 #[test]
@@ -161,9 +178,16 @@ fn access_file_deny_with_denymsg_answers_then_closes() {
             .opt("-denymsg=-ERR Go away"),
     );
     let mut c = srv.connect();
-    assert_eq!(c.read_line(Duration::from_secs(5)), Got::Line("-ERR Go away".into()));
+    assert_eq!(
+        c.read_line(Duration::from_secs(5)),
+        Got::Line("-ERR Go away".into())
+    );
     assert_eq!(c.read_line(Duration::from_secs(5)), Got::Eof);
-    assert!(srv.wait_idle(Duration::from_secs(5)), "{:?}", srv.root_processes());
+    assert!(
+        srv.wait_idle(Duration::from_secs(5)),
+        "{:?}",
+        srv.root_processes()
+    );
 }
 
 #[test]
@@ -219,14 +243,22 @@ fn connection_flood_is_bounded_and_leaves_a_working_server() {
     let served: usize = threads.into_iter().map(|h| h.join().unwrap()).sum();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     watcher.join().unwrap();
-    assert!(start.elapsed() < Duration::from_secs(60), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(served, 160, "every connection is served in turn");
     assert!(
         peak.load(std::sync::atomic::Ordering::Relaxed) <= 8,
         "more than -maxprocs=8 children at once: {}",
         peak.load(std::sync::atomic::Ordering::Relaxed)
     );
-    assert!(srv.wait_idle(Duration::from_secs(15)), "{:?}", srv.root_processes());
+    assert!(
+        srv.wait_idle(Duration::from_secs(15)),
+        "{:?}",
+        srv.root_processes()
+    );
     let (_, rest) = imap_login_report(srv.port, "vuser", VUSER_PASSWORD);
     Report::parse(&rest)
         .unwrap_or_else(|| panic!("server unusable after the flood: {rest}"))

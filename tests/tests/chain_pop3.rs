@@ -47,7 +47,11 @@ fn pop3_login_execs_the_session_as_the_account() {
     assert_eq!(r.var("POP3AUTH"), "");
     assert!(r.env.contains_key("OPTIONS"), "{r:?}");
     assert!(!r.env.contains_key("IMAPLOGINTAG"), "{r:?}");
-    assert!(srv.wait_idle(Duration::from_secs(5)), "{:?}", srv.root_processes());
+    assert!(
+        srv.wait_idle(Duration::from_secs(5)),
+        "{:?}",
+        srv.root_processes()
+    );
 }
 
 #[test]
@@ -69,7 +73,11 @@ fn pop3_wrong_password_and_bad_commands_get_courier_answers() {
     let start = Instant::now();
     c.cmd("PASS nope");
     assert_eq!(c.line(), "-ERR Login failed.");
-    assert!(start.elapsed() >= Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     c.cmd("QUIT");
     assert_eq!(c.line(), "+OK Better luck next time.");
     assert_eq!(c.read_line(Duration::from_secs(5)), Got::Eof);
@@ -116,7 +124,11 @@ print(p.quit())
         .run();
     assert_eq!(curl.code, Some(0), "{curl:?}");
     assert!(curl.stdout.contains("Body of second."), "{curl:?}");
-    assert!(srv.wait_idle(Duration::from_secs(5)), "{:?}", srv.root_processes());
+    assert!(
+        srv.wait_idle(Duration::from_secs(5)),
+        "{:?}",
+        srv.root_processes()
+    );
 }
 
 #[test]
@@ -140,9 +152,18 @@ fn pop3_stls_then_login_hands_tls_state_to_the_session() {
             Step::ReadAll(2),
         ],
     );
-    assert!(out.contains("S: +OK Begin SSL/TLS negotiation now."), "{out}");
-    assert!(out.contains(&format!("CERT: {}", cert_sha256(&fx.cert))), "{out}");
-    assert!(out.contains("S: IMPLEMENTATION Courier Mail Server"), "{out}");
+    assert!(
+        out.contains("S: +OK Begin SSL/TLS negotiation now."),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("CERT: {}", cert_sha256(&fx.cert))),
+        "{out}"
+    );
+    assert!(
+        out.contains("S: IMPLEMENTATION Courier Mail Server"),
+        "{out}"
+    );
     assert!(!out.contains("S: STLS"), "STLS offered twice: {out}");
     let out = py_dialogue(
         srv.port,
@@ -178,11 +199,7 @@ fn pop3s_through_couriertls_tcpd_and_poplib() {
         srv.port,
         true,
         None,
-        &[
-            Step::Read,
-            Step::Send("CAPA".into()),
-            Step::ReadAll(2),
-        ],
+        &[Step::Read, Step::Send("CAPA".into()), Step::ReadAll(2)],
     );
     assert!(out.contains("S: +OK Hello there."), "{out}");
     assert!(!out.contains("S: STLS"), "STLS on the TLS port: {out}");
@@ -201,7 +218,10 @@ fn pop3s_through_couriertls_tcpd_and_poplib() {
     let r = Report::parse(&out).unwrap_or_else(|| panic!("{out}"));
     r.assert_identity(fx.uid, fx.gid, &[fx.gid]);
     assert_eq!(r.var("POP3_TLS"), "1");
-    assert!(r.var("TLS_CONNECTED_PROTOCOL").starts_with("TLS1."), "{r:?}");
+    assert!(
+        r.var("TLS_CONNECTED_PROTOCOL").starts_with("TLS1."),
+        "{r:?}"
+    );
     if !debian_installed(t, &["courierpop3d"]) {
         return;
     }

@@ -51,10 +51,7 @@ fn virtual_account_session_has_only_its_own_group() {
     let fx_dir = open_scratch("virt");
     let home = make_home(&fx_dir.join("v2"), 5001, 5002);
     let fx = Fixture::new(&userdb_line("v2", 5001, 5002, &home, VUSER_HASH, ""));
-    for spec in [
-        fx.imap_spec(&report_env()),
-        fx.imaps_spec(&report_env()),
-    ] {
+    for spec in [fx.imap_spec(&report_env()), fx.imaps_spec(&report_env())] {
         let srv = fx.start(&spec);
         let out = if spec.env.iter().any(|(k, v)| k == "IMAP_TLS" && v == "1") {
             py_dialogue(
@@ -72,7 +69,11 @@ fn virtual_account_session_has_only_its_own_group() {
         };
         let r = Report::parse(&out).unwrap_or_else(|| panic!("{out}\n{}", srv.log()));
         r.assert_identity(5001, 5002, &[5002]);
-        assert!(srv.wait_idle(Duration::from_secs(5)), "{:?}", srv.root_processes());
+        assert!(
+            srv.wait_idle(Duration::from_secs(5)),
+            "{:?}",
+            srv.root_processes()
+        );
     }
 }
 
@@ -128,7 +129,10 @@ fn no_process_of_a_logged_in_connection_runs_as_root() {
         let out = client.join().unwrap();
         assert!(out.contains("S: a OK LOGIN Ok."), "{out}\n{}", srv.log());
         assert!(!procs.is_empty(), "no session process seen: {out}");
-        assert!(roots.is_empty(), "root processes during a session: {roots:?}");
+        assert!(
+            roots.is_empty(),
+            "root processes during a session: {roots:?}"
+        );
         if tls {
             // couriertls (TLS side) runs as courier, imapd as the account.
             let uids: Vec<u32> = seen.iter().map(|(_, u, _)| u[0]).collect();
@@ -136,18 +140,30 @@ fn no_process_of_a_logged_in_connection_runs_as_root() {
                 .args(["-u", "courier"])
                 .output()
                 .ok()
-                .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().ok());
+                .and_then(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .trim()
+                        .parse::<u32>()
+                        .ok()
+                });
             if let Some(cu) = courier {
                 assert!(uids.contains(&cu), "no couriertls as courier: {seen:?}");
             }
-            assert!(uids.contains(&fx.uid), "no session as the account: {uids:?}");
+            assert!(
+                uids.contains(&fx.uid),
+                "no session as the account: {uids:?}"
+            );
         }
         let text = std::fs::read_to_string(&report).unwrap();
         Report::parse(&text)
             .unwrap_or_else(|| panic!("{text}"))
             .assert_identity(fx.uid, fx.gid, &[fx.gid]);
         std::fs::write(&report, "").unwrap();
-        assert!(srv.wait_idle(Duration::from_secs(10)), "{:?}", srv.root_processes());
+        assert!(
+            srv.wait_idle(Duration::from_secs(10)),
+            "{:?}",
+            srv.root_processes()
+        );
     }
 }
 
@@ -167,7 +183,11 @@ fn account_with_uid_0_gets_no_session() {
         rest.starts_with("a NO ") || rest.starts_with("* BYE "),
         "no Courier answer: {rest}"
     );
-    assert!(srv.wait_idle(Duration::from_secs(10)), "{:?}", srv.root_processes());
+    assert!(
+        srv.wait_idle(Duration::from_secs(10)),
+        "{:?}",
+        srv.root_processes()
+    );
     let pop = fx.start(&fx.pop3_spec(&report_env()));
     let mut c = pop.connect();
     c.line();
