@@ -16,7 +16,7 @@ mod client;
 use courier_tls::desc::Description;
 use courier_tls::pump::{self, Ends, PumpError};
 use courier_tls::{CertStore, TlsSettings, policy::Policy};
-use nix::unistd::{Gid, Uid, User};
+use nix::unistd::{Uid, User};
 use std::ffi::{CString, OsString};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -426,7 +426,7 @@ fn become_user(name: &str) -> Result<(), String> {
     if !user.uid.is_root()
         && (nix::unistd::setuid(Uid::from_raw(0)).is_ok()
             || nix::unistd::geteuid() != user.uid
-            || nix::unistd::getegid() != Gid::from(user.gid))
+            || nix::unistd::getegid() != user.gid)
     {
         return Err(format!("{name}: privileges not dropped"));
     }

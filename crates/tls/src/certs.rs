@@ -96,10 +96,10 @@ pub fn certified_key(
         let (kind, der) = item.map_err(|e| bad(cert_path, format!("bad PEM: {e}")))?;
         match kind {
             SectionKind::Certificate => chain.push(CertificateDer::from(der)),
-            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey => {
-                if key_in_cert.is_none() {
-                    key_in_cert = PrivateKeyDer::from_pem(kind, der);
-                }
+            SectionKind::PrivateKey | SectionKind::RsaPrivateKey | SectionKind::EcPrivateKey
+                if key_in_cert.is_none() =>
+            {
+                key_in_cert = PrivateKeyDer::from_pem(kind, der);
             }
             _ => {}
         }

@@ -495,7 +495,13 @@ mod tests {
     const ALL: &str = "1.2,1.3 | TLS_AES_256_GCM_SHA384,TLS_AES_128_GCM_SHA256,TLS_CHACHA20_POLY1305_SHA256,ECDHE-ECDSA-AES256-GCM-SHA384,ECDHE-ECDSA-AES128-GCM-SHA256,ECDHE-ECDSA-CHACHA20-POLY1305,ECDHE-RSA-AES256-GCM-SHA384,ECDHE-RSA-AES128-GCM-SHA256,ECDHE-RSA-CHACHA20-POLY1305";
 
     /// (TLS_PRIORITY, TLS_PROTOCOL, TLS_CIPHER_LIST) -> versions | suites, or Err(variable).
-    const CASES: &[(Option<&str>, Option<&str>, Option<&str>, Result<&str, &str>)] = &[
+    type Case = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Result<&'static str, &'static str>,
+    );
+    const CASES: &[Case] = &[
         (None, None, None, Ok(ALL)),
         (Some("NORMAL:-CTYPE-OPENPGP"), None, None, Ok(ALL)),
         (
