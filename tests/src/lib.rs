@@ -2341,7 +2341,13 @@ pub const VUSER_HASH: &str = "$1$e2esalt$rewc29F3jNU7Bup/DFH/E.";
 
 impl Fixture {
     pub fn new(extra_userdb: &str) -> Fixture {
-        let side = chain_side();
+        Fixture::with_auth(chain_side(), extra_userdb)
+    }
+
+    /// The fixture with `side`'s authdaemond (and makeuserdb); the chain
+    /// programs of `imap_spec` and friends are `side`'s too (change them in
+    /// the returned spec for mixed chains).
+    pub fn with_auth(side: Side, extra_userdb: &str) -> Fixture {
         let dir = open_scratch("chain");
         let (uid, gid) = (5000, 5000);
         let home = make_home(&dir.join("vuser"), uid, gid);
