@@ -2511,3 +2511,17 @@ pub fn imap_login_report(port: u16, user: &str, password: &str) -> (String, Stri
     let (rest, _) = c.rest(Duration::from_secs(15));
     (greeting, rest)
 }
+
+/// For tests of our additions to one program: true when the chain runs our
+/// `name` (always, unless oracle mode without `E2E_CHAIN_OURS=<name>`);
+/// prints a SKIP line otherwise.
+pub fn chain_runs_ours(test: &str, name: &str) -> bool {
+    if chain_side() == Side::Ours || chain_bin(Side::Courier, name) != debian_chain_path(name) {
+        return true;
+    }
+    skip(
+        test,
+        &format!("a courier-rs feature of {name}; Debian's has none"),
+    );
+    false
+}
