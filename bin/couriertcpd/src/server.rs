@@ -27,7 +27,7 @@ use nix::sys::signal::{SigSet, Signal, killpg};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{Pid, getpgrp};
+use nix::unistd::{Pid, getpgrp, getpid};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
@@ -185,13 +185,23 @@ impl Server {
             match Signal::try_from(info.ssi_signo as i32) {
                 Ok(Signal::SIGCHLD) => self.reap(),
                 Ok(Signal::SIGHUP) => self.reload = true,
-                Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => {
-                    let _ = killpg(getpgrp(), Signal::SIGTERM);
-                    std::process::exit(0);
-                }
+                Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => self.terminate(),
                 _ => {}
             }
         }
+    }
+
+    /// SIGTERM to our process group (Courier's `kill(-getpid(), SIGTERM)`), or, if we
+    /// could not become a group leader, to each child we know; then exit 0.
+    fn terminate(&self) -> ! {
+        if getpgrp() == getpid() {
+            let _ = killpg(getpgrp(), Signal::SIGTERM);
+        } else {
+            for pid in self.table.pids() {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+            }
+        }
+        std::process::exit(0);
     }
 
     fn reap(&mut self) {

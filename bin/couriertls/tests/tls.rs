@@ -291,6 +291,90 @@ fn run_with_env(env: &[(&str, String)]) -> Output {
     out
 }
 
+/// Regression: data and close_notify arriving together used to leave the
+/// close_notify unnoticed until the client gave up.
+#[test]
+fn client_close_notify_half_close_reaches_program_and_back() {
+    if !have_openssl() {
+        return;
+    }
+    if !Command::new("python3")
+        .arg("-c")
+        .arg("import ssl")
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        println!("SKIP: python3 with ssl not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("imapd.pem");
+    make_cert(&cert, "imap.test");
+    // The program reads to EOF, then answers: only possible with a real half-close.
+    let prog = script(dir.path(), "n=$(wc -l); echo \"lines=$n\"");
+    let (port, h) = serve_once(
+        &["-server", "-tcpd", prog.to_str().unwrap()],
+        &[
+            ("TLS_CERTFILE", cert.display().to_string()),
+            ("TLS_VERIFYPEER", "NONE".into()),
+        ],
+    );
+    let client = format!(
+        r#"
+import socket, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+sock = socket.create_connection(("127.0.0.1", {port})); sock.settimeout(5)
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+obj = ctx.wrap_bio(inc, out, server_hostname="x.test")
+def flush():
+    d = out.read()
+    if d: sock.sendall(d)
+def feed():
+    d = sock.recv(65536)
+    if d: inc.write(d)
+    else: inc.write_eof()
+    return d
+while True:
+    try:
+        obj.do_handshake(); break
+    except ssl.SSLWantReadError:
+        flush(); feed()
+flush()
+obj.write(b"one\ntwo\nthree\n")
+try:
+    obj.unwrap()  # queue our close_notify right behind the data
+except ssl.SSLWantReadError:
+    pass
+flush()
+got = b""
+while True:
+    try:
+        d = obj.read(4096)
+        if not d: break
+        got += d
+    except ssl.SSLWantReadError:
+        if not feed(): break
+    except ssl.SSLZeroReturnError:
+        break
+print(got.decode())
+"#
+    );
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&client)
+        .output()
+        .unwrap();
+    let st = h.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        "lines=3",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(st.status.code(), Some(0));
+}
+
 fn openssl(args: &[&str], dir: &Path) {
     let st = Command::new("openssl")
         .args(args)

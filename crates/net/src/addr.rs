@@ -131,7 +131,8 @@ mod tests {
 
     #[test]
     fn portlist_items() {
-        let cases: &[(&str, Option<&str>, &[(Option<&str>, &str)])] = &[
+        type Case<'a> = (&'a str, Option<&'a str>, &'a [(Option<&'a str>, &'a str)]);
+        let cases: &[Case] = &[
             ("143", None, &[(None, "143")]),
             ("143", Some("127.0.0.1"), &[(Some("127.0.0.1"), "143")]),
             ("143", Some("0"), &[(None, "143")]),

@@ -144,6 +144,11 @@ impl Table {
         None
     }
 
+    /// The pids of the running children.
+    pub fn pids(&self) -> Vec<i32> {
+        self.children.keys().copied().collect()
+    }
+
     /// Forgets a child that exited; false when it was not ours.
     pub fn remove(&mut self, pid: i32) -> bool {
         self.children.remove(&pid).is_some()

@@ -218,9 +218,12 @@ pub fn expand_cidr(src: &Path, text: &[u8]) -> Result<Vec<u8>, NetError> {
     Ok(out)
 }
 
+/// One database record: key and value bytes.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
 /// makedatprog's reading of the (expanded) text: `(key, value)` in source order.
-pub fn parse_entries(text: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, NetError> {
-    let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+pub fn parse_entries(text: &[u8]) -> Result<Vec<Entry>, NetError> {
+    let mut entries: Vec<Entry> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut rest = text;
     loop {

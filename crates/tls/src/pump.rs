@@ -189,27 +189,33 @@ pub fn pump(conn: &mut rustls::Connection, ends: Ends<'_>) -> Result<(), PumpErr
     loop {
         flush_tls(conn, ends.net)?;
 
-        // Decrypted data waiting in rustls, one chunk at a time.
-        if to_plain_pos == to_plain.len() && !tls_eof {
-            to_plain.clear();
-            to_plain_pos = 0;
-            match conn.reader().read(&mut buf) {
-                Ok(0) => tls_eof = true,
-                Ok(n) => to_plain.extend_from_slice(&buf[..n]),
-                Err(e) if would_block(&e) => {}
-                // TCP closed without close_notify: treat as the end of the stream.
-                Err(_) => tls_eof = true,
-            }
-        }
-        while to_plain_pos < to_plain.len() && !plain_out_shut {
-            match Fd(ends.plain_out).write(&to_plain[to_plain_pos..]) {
-                Ok(n) => to_plain_pos += n,
-                Err(e) if would_block(&e) => break,
-                // The program is gone: drop what it can no longer read.
-                Err(_) => {
-                    to_plain_pos = to_plain.len();
-                    plain_out_shut = true;
+        // Decrypted data waiting in rustls, one chunk at a time, for as long as the
+        // program takes it (the close_notify may sit right behind the data).
+        loop {
+            if to_plain_pos == to_plain.len() && !tls_eof {
+                to_plain.clear();
+                to_plain_pos = 0;
+                match conn.reader().read(&mut buf) {
+                    Ok(0) => tls_eof = true,
+                    Ok(n) => to_plain.extend_from_slice(&buf[..n]),
+                    Err(e) if would_block(&e) => {}
+                    // TCP closed without close_notify: treat as the end of the stream.
+                    Err(_) => tls_eof = true,
                 }
+            }
+            while to_plain_pos < to_plain.len() && !plain_out_shut {
+                match Fd(ends.plain_out).write(&to_plain[to_plain_pos..]) {
+                    Ok(n) => to_plain_pos += n,
+                    Err(e) if would_block(&e) => break,
+                    // The program is gone: drop what it can no longer read.
+                    Err(_) => {
+                        to_plain_pos = to_plain.len();
+                        plain_out_shut = true;
+                    }
+                }
+            }
+            if to_plain.is_empty() || to_plain_pos < to_plain.len() || tls_eof {
+                break;
             }
         }
         if tls_eof && to_plain_pos == to_plain.len() && !plain_out_shut {
