@@ -1,15 +1,18 @@
 //! courier-privsep: the process operations that need `unsafe` or privilege, in one
 //! audited place (STYLE.md §1.4).
 //!
-//! Owns: `fork` for single-threaded prefork daemons, taking ownership of
-//! descriptors inherited by number ([`inherited_fd`]). Later: the privilege drop
-//! (`setgroups` → `setresgid` → `setresuid`, verified) and exec helpers.
+//! Owns: `fork` for single-threaded prefork daemons; the privilege drop of the login
+//! programs (`setgroups` → `setresgid` → `setresuid`, verified) and the exec and
+//! detached-spawn helpers around it ([`identity`]); taking ownership of descriptors
+//! inherited by number ([`inherited_fd`]).
 //!
 //! Does not: know about IMAP, POP3 or passwords.
 //!
 //! Invariant: every function documents the state the process must be in (for
 //! `fork`: exactly one thread), and callers are single-threaded daemons.
 #![warn(missing_docs)]
+
+pub mod identity;
 
 pub use nix::unistd::Pid;
 
