@@ -1722,8 +1722,15 @@ pub struct ChainServer {
     pub port: u16,
     /// Holds `tcpd.log` (stderr of couriertcpd and of every program below it).
     pub dir: Scratch,
+    /// `timeout`, the watchdog that SIGKILLs couriertcpd after
+    /// [`CHAIN_SERVER_LIMIT`] even if this process dies without dropping it.
     child: std::process::Child,
+    /// couriertcpd, the watchdog's child.
+    tcpd: u32,
 }
+
+/// The longest a test's couriertcpd may live.
+pub const CHAIN_SERVER_LIMIT: &str = "900";
 
 impl ChainServer {
     /// Starts `spec` on a free port, inside `ns`'s mount namespace when given;
@@ -1741,12 +1748,12 @@ impl ChainServer {
             let mut cmd = match ns {
                 Some(d) => {
                     let mut c = Command::new("/usr/bin/nsenter");
-                    c.args(["-t", &d.pid().to_string(), "-m", "--"]);
-                    c.arg(&spec.tcpd);
+                    c.args(["-t", &d.pid().to_string(), "-m", "--", "/usr/bin/timeout"]);
                     c
                 }
-                None => Command::new(&spec.tcpd),
+                None => Command::new("/usr/bin/timeout"),
             };
+            cmd.args(["-s", "KILL", CHAIN_SERVER_LIMIT]).arg(&spec.tcpd);
             cmd.args(["-address=127.0.0.1", "-nodnslookup", "-noidentlookup"])
                 .args(&spec.tcpd_opts)
                 .arg(port.to_string())
@@ -1763,8 +1770,15 @@ impl ChainServer {
                 .unwrap_or_else(|e| panic!("spawn {}: {e}", spec.tcpd.display()));
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(10) {
-                if port_listening(child.id(), port) {
-                    return ChainServer { port, dir, child };
+                if let Some(tcpd) = children_of(child.id()).first().copied()
+                    && port_listening(tcpd, port)
+                {
+                    return ChainServer {
+                        port,
+                        dir,
+                        child,
+                        tcpd,
+                    };
                 }
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
@@ -1780,7 +1794,7 @@ impl ChainServer {
 
     /// couriertcpd's pid.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.tcpd
     }
 
     /// Everything logged so far.
@@ -1839,20 +1853,27 @@ impl ChainServer {
 
 impl Drop for ChainServer {
     fn drop(&mut self) {
-        let mut pids = descendants(self.pid());
+        let mut pids = descendants(self.child.id());
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .stderr(Stdio::null())
             .status();
         let start = Instant::now();
+        let mut reaped = false;
         while start.elapsed() < Duration::from_secs(2) {
             if let Ok(Some(_)) = self.child.try_wait() {
+                reaped = true;
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         pids.extend(descendants(self.pid()));
-        pids.push(self.pid());
+        if !reaped {
+            // Still running: couriertcpd ignored SIGTERM; neither pid is free.
+            pids.extend(descendants(self.child.id()));
+            pids.push(self.pid());
+            pids.push(self.child.id());
+        }
         for p in pids {
             let _ = Command::new("kill")
                 .args(["-KILL", &p.to_string()])
