@@ -479,3 +479,340 @@ fn skeleton_home_is_created_for_the_account() {
         Some(fs::canonicalize(&home).unwrap())
     );
 }
+
+/// A fake authdaemond that answers every request with `record`.
+fn fake_daemon(socket: &Path, record: &'static str) {
+    let listener = std::os::unix::net::UnixListener::bind(socket).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(record.as_bytes());
+        }
+    });
+}
+
+#[test]
+fn system_account_gets_initgroups_and_the_forced_gid() {
+    const T: &str = "system_account_gets_initgroups";
+    if !is_root() {
+        return skip(
+            T,
+            "needs root (a real drop, private /etc/passwd and /etc/group)",
+        );
+    }
+    if !Path::new("/usr/bin/unshare").exists() {
+        return skip(T, "unshare is missing");
+    }
+    let dir = scratch();
+    let home = dir.path().join("sys");
+    fs::create_dir(&home).unwrap();
+    chown(&home, 4250, 4252);
+    let passwd = dir.path().join("passwd");
+    fs::write(
+        &passwd,
+        format!(
+            "root:x:0:0:root:/root:/bin/sh\nsysuser:x:4250:4251::{}:/bin/sh\n",
+            home.display()
+        ),
+    )
+    .unwrap();
+    let group = dir.path().join("group");
+    fs::write(
+        &group,
+        "root:x:0:\nsysgrp:x:4251:\nforced:x:4252:\nextra1:x:4300:sysuser\n\
+extra2:x:4301:other,sysuser\nnotmine:x:4302:other\n",
+    )
+    .unwrap();
+    let socket = dir.path().join("socket");
+    // USERNAME= records come from authpwd/authshadow/authpam; GID forces the group.
+    let record: &'static str = Box::leak(
+        format!(
+            "USERNAME=sysuser\nGID=4252\nHOME={}\nADDRESS=sysuser\n.\n",
+            home.display()
+        )
+        .into_boxed_str(),
+    );
+    fake_daemon(&socket, record);
+    let server = reporter(dir.path());
+    let mount = format!(
+        "mount --bind {} /etc/passwd && mount --bind {} /etc/group && exec \"$0\" \"$@\"",
+        passwd.display(),
+        group.display()
+    );
+    let mut c = Conversation::start(
+        Path::new("/usr/bin/unshare"),
+        &[
+            "--mount",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            &mount,
+            EXE,
+            &server.display().to_string(),
+            "Maildir",
+        ],
+        &[("AUTHDAEMON_SOCKET", socket.display().to_string())],
+        dir.path().join("stderr"),
+    );
+    c.line(10);
+    c.send(b"s1 LOGIN sysuser pw\r\n");
+    let (out, status, log) = c.finish(20);
+    assert!(status.success(), "{out}\n{log}");
+    assert_eq!(
+        reported(&out, "Uid: ").as_deref(),
+        Some("4250 4250 4250 4250"),
+        "{out}"
+    );
+    assert_eq!(
+        reported(&out, "Gid: ").as_deref(),
+        Some("4252 4252 4252 4252")
+    );
+    assert_eq!(
+        reported(&out, "Groups: ").as_deref(),
+        Some("4252 4300 4301")
+    );
+}
+
+#[test]
+fn silent_client_is_dropped_after_sixty_seconds_by_sigalrm() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = scratch();
+    let mut c = Conversation::start(
+        Path::new(EXE),
+        &["/bin/false", "Maildir"],
+        &[
+            ("TCPREMOTEIP", "::ffff:127.0.0.1".into()),
+            ("TCPREMOTEPORT", "4242".into()),
+        ],
+        dir.path().join("stderr"),
+    );
+    c.line(10);
+    assert_eq!(c.ask("a1 NOOP\r\n"), "a1 OK NOOP completed\r\n");
+    let t = Instant::now();
+    let (out, status, log) = c.finish_open(75);
+    assert_eq!(out, "", "Courier says nothing when the alarm fires");
+    assert_eq!(status.signal(), Some(14), "{status:?}");
+    assert!(t.elapsed() >= Duration::from_secs(58) && t.elapsed() < Duration::from_secs(64));
+    assert!(
+        log.ends_with("INFO: TIMEOUT, ip=[::ffff:127.0.0.1], port=[4242], time=60\n"),
+        "{log}"
+    );
+}
+
+/// A couriertls stand-in: no TLS, just a clear-text pipe between the client
+/// (fds 0/1) and `-localfd`, with the status and certificate pipes closed at once
+/// (= handshake succeeded, no client certificate).
+fn fake_couriertls(dir: &Path) -> PathBuf {
+    script(
+        &dir.join("fake-couriertls"),
+        "for a; do case $a in -localfd=*) L=${a#-localfd=};; -statusfd=*) S=${a#-statusfd=};; \
+-printx509=*) X=${a#-printx509=};; esac; done\n\
+eval \"exec $S>&- $X>&-\"\n\
+eval \"cat <&$L &\"\n\
+eval \"exec cat >&$L\"",
+    )
+}
+
+/// Processes whose parent is `pid`, with their real uid.
+fn children(pid: u32) -> Vec<(u32, u32)> {
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|x| x.parse::<u32>().ok())
+        };
+        if field("PPid:") == Some(pid) {
+            v.push((p, field("Uid:").unwrap_or(u32::MAX)));
+        }
+    }
+    v
+}
+
+#[test]
+fn starttls_hands_the_connection_over_and_the_login_sees_tls() {
+    let Some(f) = fixture("starttls_hand_over", "") else {
+        return;
+    };
+    let tls = fake_couriertls(f.dir.path());
+    let mut c = f.start(&[
+        ("IMAP_STARTTLS", "YES".into()),
+        ("COURIERTLS", tls.display().to_string()),
+        ("IMAP_TLS_REQUIRED", "1".into()),
+    ]);
+    assert_eq!(
+        c.ask("t1 STARTTLS\r\n"),
+        "t1 OK Begin SSL/TLS negotiation now.\r\n"
+    );
+    assert_eq!(
+        c.ask("t2 CAPABILITY\r\n"),
+        "* CAPABILITY IMAP4rev1 IDLE ENABLE UTF8=ACCEPT\r\n"
+    );
+    assert_eq!(c.line(10), "t2 OK CAPABILITY completed\r\n");
+    c.send(b"t3 LOGIN alice secret\r\n");
+    let (out, status, log) = c.finish(20);
+    assert!(status.success(), "{log}");
+    let env = reported_env(&out);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("IMAP_TLS"), Some("1"), "{out}");
+    assert_eq!(get("IMAP_STARTTLS"), Some("NO"));
+    assert_eq!(get("IMAP_TLS_REQUIRED"), Some("0"));
+    assert_eq!(get("IMAPLOGINTAG"), Some("t3"));
+}
+
+#[test]
+fn dialogue_runs_unprivileged_while_the_monitor_keeps_root() {
+    const T: &str = "dialogue_runs_unprivileged";
+    if !is_root() {
+        return skip(
+            T,
+            "needs root (the split only happens when started as root)",
+        );
+    }
+    let Some(f) = fixture(T, "") else {
+        return;
+    };
+    for (preauth, want_uid) in [(None, Some(65534)), (Some(""), None)] {
+        let extra: Vec<(&'static str, String)> = match preauth {
+            Some(v) => vec![("LOGIN_PREAUTH_USER", v.to_string())],
+            None => Vec::new(),
+        };
+        let mut c = f.start(&extra);
+        let pid = c.pid();
+        let kids = children(pid);
+        match want_uid {
+            Some(uid) => assert_eq!(kids.iter().map(|k| k.1).collect::<Vec<_>>(), [uid]),
+            None => assert!(kids.is_empty(), "{kids:?}"),
+        }
+        assert_eq!(c.ask("a1 NOOP\r\n"), "a1 OK NOOP completed\r\n");
+        c.send(b"a2 LOGIN alice secret\r\n");
+        let (out, status, log) = c.finish(20);
+        assert!(status.success(), "{log}");
+        assert_eq!(
+            reported(&out, "Uid: ").as_deref(),
+            Some("4242 4242 4242 4242")
+        );
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released: a small race, fine here).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn starttls_through_debian_couriertcpd_and_couriertls() {
+    const T: &str = "starttls_through_debian_couriertls";
+    for p in [
+        "/usr/sbin/couriertcpd",
+        "/usr/bin/couriertls",
+        "/usr/bin/openssl",
+    ] {
+        if !Path::new(p).exists() {
+            return skip(T, &format!("{p} is not installed"));
+        }
+    }
+    let Some(f) = fixture(T, "") else {
+        return;
+    };
+    let cert = f.dir.path().join("cert.pem");
+    let out = std::process::Command::new("/usr/bin/openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&cert)
+        .arg("-out")
+        .arg(f.dir.path().join("crt.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut pem = fs::read(&cert).unwrap();
+    pem.extend(fs::read(f.dir.path().join("crt.pem")).unwrap());
+    fs::write(&cert, pem).unwrap();
+    // Debian's couriertls reads the key after dropping to `courier`.
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&cert, fs::Permissions::from_mode(0o644)).unwrap();
+    let port = free_port();
+    let mut tcpd = std::process::Command::new("/usr/sbin/couriertcpd")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("IMAP_STARTTLS", "YES")
+        .env("COURIERTLS", "/usr/bin/couriertls")
+        .env("TLS_CERTFILE", &cert)
+        .env("TLS_VERIFYPEER", "NONE")
+        .env("IMAP_TLS_REQUIRED", "1")
+        .env("IMAP_CAPABILITY", "IMAP4rev1")
+        .env("AUTHDAEMON_SOCKET", &f.daemon.socket)
+        .args(["-address=127.0.0.1", "-nodnslookup", "-noidentlookup"])
+        .arg(format!(
+            "-stderr={}",
+            f.dir.path().join("tcpd.log").display()
+        ))
+        .arg(port.to_string())
+        .arg(EXE)
+        .arg(&f.server)
+        .arg("Maildir")
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "couriertcpd did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut client = Conversation::start(
+        Path::new("/usr/bin/openssl"),
+        &[
+            "s_client",
+            "-quiet",
+            "-starttls",
+            "imap",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+        ],
+        &[],
+        f.dir.path().join("client.log"),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    client.send(b"a3 LOGIN alice secret\r\n");
+    let mut out = String::new();
+    while !out.contains("END") {
+        out.push_str(&client.line(20));
+    }
+    let _ = tcpd.kill();
+    let _ = tcpd.wait();
+    let env = reported_env(&out);
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("IMAP_TLS"), Some("1"), "{out}");
+    assert_eq!(get("IMAP_STARTTLS"), Some("NO"));
+    assert_eq!(get("IMAP_TLS_REQUIRED"), Some("0"));
+    assert_eq!(get("IMAPLOGINTAG"), Some("a3"));
+    assert_eq!(get("AUTHENTICATED"), Some("alice"));
+}

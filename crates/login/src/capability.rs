@@ -53,6 +53,17 @@ impl Protocol {
     }
 }
 
+/// The environment changes after a successful STARTTLS/STLS: the certificate
+/// variables, then `<P>_STARTTLS=NO`, `<P>_TLS_REQUIRED=0`, `<P>_TLS=1`.
+pub fn after_starttls(env: &mut Environ, p: Protocol, vars: Vec<(String, String)>) {
+    for (k, v) in vars {
+        env.set(k, v);
+    }
+    env.set(p.starttls_var(), "NO");
+    env.set(p.tls_required_var(), "0");
+    env.set(p.tls_var(), "1");
+}
+
 /// STARTTLS/STLS is offered: `<P>_STARTTLS` starts with y/Y and `COURIERTLS` names
 /// an executable file.
 pub fn have_starttls(env: &Environ, p: Protocol) -> bool {

@@ -83,56 +83,13 @@ fn errno_text(e: nix::errno::Errno) -> String {
 
 impl Backend for Chain {
     fn authenticate(&mut self, a: &Attempt<'_>, log: &mut Logger) -> AuthResult {
-        let ip = a.env.text(env::TCPREMOTEIP);
-        let client = Client::new(&self.socket).with_remote_ip(ip);
-        let r = match a.request {
-            AuthRequest::Login { userid, password } => {
-                let mut data = userid.clone();
-                data.push(b'\n');
-                data.extend_from_slice(password);
-                data.push(b'\n');
-                client.auth(a.service, "login", &data)
-            }
-            AuthRequest::Cram {
-                alg,
-                challenge,
-                response,
-            } => {
-                let mut data = challenge.as_bytes().to_vec();
-                data.push(b'\n');
-                data.extend_from_slice(response);
-                data.push(b'\n');
-                client.auth(a.service, alg.authtype(), &data)
-            }
-            AuthRequest::External { id } => {
-                client.pre(".", a.service, &String::from_utf8_lossy(id))
-            }
+        let info = match self.ask(a, log) {
+            Ok(info) => info,
+            Err(r) => return r,
         };
-        match r {
-            Ok(info) => self.finish(&info, a, log),
-            Err(ClientError::Rejected | ClientError::BadValue) => AuthResult::Rejected,
-            Err(ClientError::Io { source, .. }) => {
-                let text = courier_common::strerror(&source);
-                let connect = matches!(
-                    source.kind(),
-                    std::io::ErrorKind::NotFound
-                        | std::io::ErrorKind::ConnectionRefused
-                        | std::io::ErrorKind::PermissionDenied
-                );
-                if connect {
-                    log.line(&format!("ERR: authdaemon: s_connect() failed: {text}"));
-                } else {
-                    log.line(&format!(
-                        "ERR: authdaemon: {}: {text}",
-                        self.socket.display()
-                    ));
-                }
-                AuthResult::Temporary(text)
-            }
-            Err(e) => {
-                log.safe(format!("ERR: authdaemon: {e}").as_bytes());
-                AuthResult::Temporary("Input/output error".into())
-            }
+        match self.prepare(&info, a, log) {
+            Ok(plan) => self.execute(plan, a, log),
+            Err(r) => r,
         }
     }
 
@@ -146,9 +103,18 @@ impl Backend for Chain {
 }
 
 /// Whose files a created home gets, and who the process becomes.
+#[derive(Debug)]
 struct Who {
     id: Identity,
     owner: (u32, u32),
+}
+
+/// A login that passed every check: what [`Chain::execute`] needs.
+#[derive(Debug)]
+pub struct Plan {
+    who: Who,
+    addr: String,
+    info: AuthInfo,
 }
 
 /// Account-option refusal: (option, text to the client, exit code).
@@ -220,6 +186,61 @@ fn missing(p: &Path) -> bool {
 }
 
 impl Chain {
+    /// Asks authdaemond. `Err`: rejected or a temporary problem (logged).
+    pub fn ask(&self, a: &Attempt<'_>, log: &mut Logger) -> Result<AuthInfo, AuthResult> {
+        let ip = a.env.text(env::TCPREMOTEIP);
+        let client = Client::new(&self.socket).with_remote_ip(ip);
+        let r = match a.request {
+            AuthRequest::Login { userid, password } => {
+                let mut data = userid.clone();
+                data.push(b'\n');
+                data.extend_from_slice(password);
+                data.push(b'\n');
+                client.auth(a.service, "login", &data)
+            }
+            AuthRequest::Cram {
+                alg,
+                challenge,
+                response,
+            } => {
+                let mut data = challenge.as_bytes().to_vec();
+                data.push(b'\n');
+                data.extend_from_slice(response);
+                data.push(b'\n');
+                client.auth(a.service, alg.authtype(), &data)
+            }
+            AuthRequest::External { id } => {
+                client.pre(".", a.service, &String::from_utf8_lossy(id))
+            }
+        };
+        match r {
+            Ok(info) => Ok(info),
+            Err(ClientError::Rejected | ClientError::BadValue) => Err(AuthResult::Rejected),
+            Err(ClientError::Io { source, .. }) => {
+                let text = courier_common::strerror(&source);
+                let connect = matches!(
+                    source.kind(),
+                    std::io::ErrorKind::NotFound
+                        | std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::PermissionDenied
+                );
+                if connect {
+                    log.line(&format!("ERR: authdaemon: s_connect() failed: {text}"));
+                } else {
+                    log.line(&format!(
+                        "ERR: authdaemon: {}: {text}",
+                        self.socket.display()
+                    ));
+                }
+                Err(AuthResult::Temporary(text))
+            }
+            Err(e) => {
+                log.safe(format!("ERR: authdaemon: {e}").as_bytes());
+                Err(AuthResult::Temporary("Input/output error".into()))
+            }
+        }
+    }
+
     fn identity(&self, info: &AuthInfo, addr: &str, log: &mut Logger) -> Result<Who, AuthResult> {
         match (&info.username, info.uid) {
             (Some(name), _) => {
@@ -261,12 +282,19 @@ impl Chain {
         }
     }
 
-    /// Everything after a positive answer. Returns only on failure.
-    fn finish(&self, info: &AuthInfo, a: &Attempt<'_>, log: &mut Logger) -> AuthResult {
+    /// The checks after a positive answer that can still refuse the login
+    /// without side effects (except a disabled account's answer, which is sent):
+    /// address, account options, identity, uid/gid 0.
+    pub fn prepare(
+        &self,
+        info: &AuthInfo,
+        a: &Attempt<'_>,
+        log: &mut Logger,
+    ) -> Result<Plan, AuthResult> {
         let peer = Peer::from_env(a.env);
         let Some(addr) = info.address.clone() else {
             log.line("WARN: No address!!");
-            return AuthResult::Rejected;
+            return Err(AuthResult::Rejected);
         };
         let opts = info.options.clone().unwrap_or_default();
         if let Some((option, text, code)) = disabled(self.protocol, &opts, a.env) {
@@ -283,12 +311,9 @@ impl Chain {
                 to_client(&ok);
             }
             to_client(text.as_bytes());
-            return AuthResult::Ended(code);
+            return Err(AuthResult::Ended(code));
         }
-        let who = match self.identity(info, &addr, log) {
-            Ok(w) => w,
-            Err(r) => return r,
-        };
+        let who = self.identity(info, &addr, log)?;
         if who.id.uid.is_root() || who.id.gid.as_raw() == 0 {
             log.safe(
                 format!(
@@ -297,8 +322,20 @@ impl Chain {
                 )
                 .as_bytes(),
             );
-            return AuthResult::Rejected;
+            return Err(AuthResult::Rejected);
         }
+        Ok(Plan {
+            who,
+            addr,
+            info: info.clone(),
+        })
+    }
+
+    /// Home creation, the privilege drop, the creators and the exec. Returns only
+    /// on failure, and from the drop on the process must end.
+    pub fn execute(&self, plan: Plan, a: &Attempt<'_>, log: &mut Logger) -> AuthResult {
+        let Plan { who, addr, info } = plan;
+        let info = &info;
         let home = PathBuf::from(&info.home);
         if let Some(skel) = a.env.non_empty(env::AUTH_MKHOMEDIR_SKEL) {
             let skel = Path::new(OsStr::from_bytes(skel));

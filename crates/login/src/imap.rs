@@ -286,6 +286,16 @@ enum Rc {
     Skip,
 }
 
+/// A login that succeeded (or was answered by the back end) is no failure:
+/// nothing is logged, the session ends.
+fn finished(r: &AuthResult) -> Result<(), Stop> {
+    match r {
+        AuthResult::LoggedIn => Err(Stop::Exit(0)),
+        AuthResult::Ended(code) => Err(Stop::Exit(*code)),
+        _ => Ok(()),
+    }
+}
+
 /// How AUTHENTICATE ended.
 enum Authn {
     Syntax,
@@ -293,14 +303,7 @@ enum Authn {
     Result(AuthResult),
 }
 
-/// How a session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Exit with this status.
-    Exit(i32),
-    /// The 60 s pre-authentication limit passed: end as Courier does, by SIGALRM.
-    Timeout,
-}
+pub use crate::session::Outcome;
 
 /// One imaplogin session.
 pub struct ImapLogin<'b, T: Transport> {
@@ -491,12 +494,7 @@ impl<'b, T: Transport> ImapLogin<'b, T> {
                 self.conn.flush()?;
                 match self.backend.starttls(&self.env) {
                     Ok(vars) => {
-                        for (k, v) in vars {
-                            self.env.set(k, v);
-                        }
-                        self.env.set("IMAP_STARTTLS", "NO");
-                        self.env.set("IMAP_TLS_REQUIRED", "0");
-                        self.env.set("IMAP_TLS", "1");
+                        capability::after_starttls(&mut self.env, Protocol::Imap, vars);
                         *flush_input = true;
                         Ok(Rc::Ok)
                     }
@@ -516,6 +514,9 @@ impl<'b, T: Transport> ImapLogin<'b, T> {
                 }
                 let mut method = Vec::new();
                 let r = self.authenticate(tag, &mut method)?;
+                if let Authn::Result(r) = &r {
+                    finished(r)?;
+                }
                 let mut line = b"INFO: LOGIN FAILED, method=".to_vec();
                 line.extend_from_slice(&method);
                 line.extend_from_slice(
@@ -560,6 +561,7 @@ impl<'b, T: Transport> ImapLogin<'b, T> {
             password,
         };
         let r = self.attempt(&req, tag)?;
+        finished(&r)?;
         let mut line = b"INFO: LOGIN FAILED, user=".to_vec();
         line.extend_from_slice(&userid);
         line.extend_from_slice(

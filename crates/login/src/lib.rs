@@ -9,7 +9,9 @@
 //! authdaemond and everything after a successful answer ([`finish`]): account
 //! options, `AUTH_MKHOMEDIR_SKEL` ([`mkhomedir`]), the privilege drop (through
 //! `courier_privsep::identity`), the `*_MAILDIR_CREATOR` hooks ([`hooks`]), the
-//! environment handed to the server ([`env`]) and the exec.
+//! environment handed to the server ([`env`]) and the exec; and, when started
+//! as root, the split of the two into an unprivileged dialogue process and a root
+//! monitor ([`preauth`]).
 //!
 //! Does not: implement the IMAP/POP3 servers, the authentication modules, TLS, or
 //! IMAP_PROXY/POP3_PROXY. Libraries never log on their own: log lines go through
@@ -36,6 +38,7 @@ pub mod io;
 pub mod mkhomedir;
 pub mod names;
 pub mod pop3;
+pub mod preauth;
 pub mod programs;
 pub mod sasl;
 pub mod session;

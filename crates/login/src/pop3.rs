@@ -17,14 +17,7 @@ use crate::session::{self, Attempt, AuthResult, Backend, Logger, Peer, Refusal};
 /// The longest line Courier's `fgets(buf, BUFSIZ)` returns.
 pub const MAX_LINE: usize = 8191;
 
-/// How a session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Exit with this status.
-    Exit(i32),
-    /// The 60 s pre-authentication limit passed.
-    Timeout,
-}
+pub use crate::session::Outcome;
 
 /// A `strtok` over one line.
 struct Tok<'a> {
@@ -212,12 +205,7 @@ impl<'b, T: Transport> Pop3Login<'b, T> {
                 self.conn.discard_input();
                 match self.backend.starttls(&self.env) {
                     Ok(vars) => {
-                        for (k, v) in vars {
-                            self.env.set(k, v);
-                        }
-                        self.env.set("POP3_STARTTLS", "NO");
-                        self.env.set("POP3_TLS_REQUIRED", "0");
-                        self.env.set("POP3_TLS", "1");
+                        capability::after_starttls(&mut self.env, Protocol::Pop3, vars);
                         Ok(())
                     }
                     Err(msg) => {
@@ -257,6 +245,7 @@ impl<'b, T: Transport> Pop3Login<'b, T> {
                     password: pass,
                 };
                 let r = self.attempt(&req)?;
+                Self::finished(&r)?;
                 let mut l = b"INFO: LOGIN FAILED, user=".to_vec();
                 l.extend_from_slice(&user);
                 l.extend_from_slice(
@@ -268,6 +257,16 @@ impl<'b, T: Transport> Pop3Login<'b, T> {
                 self.send(b"-ERR Login failed.\r\n")
             }
             _ => self.send(b"-ERR Invalid command.\r\n"),
+        }
+    }
+
+    /// A login that succeeded (or was answered by the back end) is no failure:
+    /// nothing is logged, the session ends.
+    fn finished(r: &AuthResult) -> Result<(), Stop> {
+        match r {
+            AuthResult::LoggedIn => Err(Stop::Exit(0)),
+            AuthResult::Ended(code) => Err(Stop::Exit(*code)),
+            _ => Ok(()),
         }
     }
 
@@ -324,7 +323,11 @@ impl<'b, T: Transport> Pop3Login<'b, T> {
             }
         };
         let result = match outcome {
-            Ok(req) => Ok(self.attempt(&req)?),
+            Ok(req) => {
+                let r = self.attempt(&req)?;
+                Self::finished(&r)?;
+                Ok(r)
+            }
             Err(f) => {
                 if f == SaslFailure::CramInitialResponse {
                     self.log.line("authsasl_cram: invalid request.");

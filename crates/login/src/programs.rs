@@ -1,11 +1,12 @@
 //! The two programs' `main`: argument check, environment defaults, the 60-second
-//! limit, the session, and how it ends.
+//! limit, the session (split when started as root, see [`crate::preauth`]), and
+//! how it ends.
 
 use crate::capability::Protocol;
 use crate::env::{self, Environ};
 use crate::finish::Chain;
 use crate::io::{Conn, Stdio, Transport};
-use crate::session::Logger;
+use crate::session::{Backend, Logger, Outcome};
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
@@ -22,11 +23,14 @@ fn cram_hostname() -> String {
 }
 
 /// Ends the process: an exit code, or death by SIGALRM like Courier's timeout.
-fn end(timeout: bool, code: i32) -> ! {
-    if timeout {
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGALRM);
+fn end_with(outcome: Outcome) -> ! {
+    match outcome {
+        Outcome::Exit(c) => std::process::exit(c),
+        Outcome::Timeout => {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGALRM);
+            std::process::exit(1)
+        }
     }
-    std::process::exit(code)
 }
 
 fn args_ok(args: &[OsString], usage: &[u8]) -> Option<(OsString, OsString)> {
@@ -37,6 +41,35 @@ fn args_ok(args: &[OsString], usage: &[u8]) -> Option<(OsString, OsString)> {
     Some((args[1].clone(), args[2].clone()))
 }
 
+fn imap_dialogue(backend: &mut dyn Backend, env: Environ) -> Outcome {
+    let conn = Conn::new(Stdio, Some(Instant::now() + PREAUTH_LIMIT));
+    crate::imap::ImapLogin::new(conn, env, backend, Logger::stderr(), &cram_hostname()).run()
+}
+
+fn pop3_dialogue(backend: &mut dyn Backend, env: Environ) -> Outcome {
+    let conn = Conn::new(Stdio, Some(Instant::now() + PREAUTH_LIMIT));
+    crate::pop3::Pop3Login::new(conn, env, backend, Logger::stderr(), &cram_hostname()).run()
+}
+
+/// The dialogue in an unprivileged child when started as root
+/// ([`crate::preauth`]), else in this process.
+fn run(chain: Chain, env: Environ, dialogue: fn(&mut dyn Backend, Environ) -> Outcome) -> ! {
+    // The hard backstop; reads give up at PREAUTH_LIMIT and end the same way.
+    nix::unistd::alarm::set(PREAUTH_LIMIT.as_secs() as u32 + 2);
+    match crate::preauth::preauth_identity(&env) {
+        Ok(Some(id)) => crate::preauth::run(chain, env, id, dialogue, end_with),
+        Ok(None) => {
+            let mut chain = chain;
+            end_with(dialogue(&mut chain, env))
+        }
+        Err(warning) => {
+            Logger::stderr().line(&warning);
+            let mut chain = chain;
+            end_with(dialogue(&mut chain, env))
+        }
+    }
+}
+
 /// `imaplogin IMAPD_PATH DEFAULT_MAILDIR`. Never returns.
 pub fn imaplogin(args: &[OsString]) -> ! {
     let Some((program, maildir)) =
@@ -44,8 +77,6 @@ pub fn imaplogin(args: &[OsString]) -> ! {
     else {
         std::process::exit(1)
     };
-    // The hard backstop; reads give up at PREAUTH_LIMIT and end the same way.
-    nix::unistd::alarm::set(PREAUTH_LIMIT.as_secs() as u32 + 2);
     let mut e = Environ::from_process();
     if e.get(env::TCPREMOTEIP).is_none() {
         e.set(env::TCPREMOTEIP, "127.0.0.1");
@@ -57,14 +88,8 @@ pub fn imaplogin(args: &[OsString]) -> ! {
         e.set(env::TCPLOCALPORT, "143");
     }
     e.set(env::PROTOCOL, "IMAP");
-    let mut chain = Chain::new(Protocol::Imap, program, maildir, &e);
-    let conn = Conn::new(Stdio, Some(Instant::now() + PREAUTH_LIMIT));
-    let mut s =
-        crate::imap::ImapLogin::new(conn, e, &mut chain, Logger::stderr(), &cram_hostname());
-    match s.run() {
-        crate::imap::Outcome::Exit(c) => end(false, c),
-        crate::imap::Outcome::Timeout => end(true, 1),
-    }
+    let chain = Chain::new(Protocol::Imap, program, maildir, &e);
+    run(chain, e, imap_dialogue)
 }
 
 /// `courierpop3login POP3D_PATH DEFAULT_MAILDIR`. Never returns.
@@ -74,14 +99,7 @@ pub fn courierpop3login(args: &[OsString]) -> ! {
     else {
         std::process::exit(1)
     };
-    nix::unistd::alarm::set(PREAUTH_LIMIT.as_secs() as u32 + 2);
     let e = Environ::from_process();
-    let mut chain = Chain::new(Protocol::Pop3, program, maildir, &e);
-    let conn = Conn::new(Stdio, Some(Instant::now() + PREAUTH_LIMIT));
-    let mut s =
-        crate::pop3::Pop3Login::new(conn, e, &mut chain, Logger::stderr(), &cram_hostname());
-    match s.run() {
-        crate::pop3::Outcome::Exit(c) => end(false, c),
-        crate::pop3::Outcome::Timeout => end(true, 1),
-    }
+    let chain = Chain::new(Protocol::Pop3, program, maildir, &e);
+    run(chain, e, pop3_dialogue)
 }

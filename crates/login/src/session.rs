@@ -6,6 +6,15 @@ use crate::env::{self, Environ};
 use crate::names;
 use crate::sasl::{self, AuthRequest};
 
+/// How a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit with this status.
+    Exit(i32),
+    /// The 60 s pre-authentication limit passed: end as Courier does, by SIGALRM.
+    Timeout,
+}
+
 /// Where log lines go: stderr (one `write` per line), or memory for tests.
 #[derive(Debug, Default)]
 pub struct Logger {

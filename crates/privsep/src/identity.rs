@@ -248,6 +248,81 @@ pub fn spawn_detached(
     }
 }
 
+/// Sends one message on a `SOCK_SEQPACKET` socket, with `fds` attached
+/// (`SCM_RIGHTS`). The descriptors stay open in the sender.
+pub fn send_message(
+    sock: &impl std::os::fd::AsRawFd,
+    bytes: &[u8],
+    fds: &[std::os::fd::BorrowedFd<'_>],
+) -> nix::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::os::fd::AsRawFd;
+    let raw: Vec<std::os::fd::RawFd> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    let iov = [std::io::IoSlice::new(bytes)];
+    let cmsg = [ControlMessage::ScmRights(&raw)];
+    let cmsgs: &[ControlMessage<'_>] = if raw.is_empty() { &[] } else { &cmsg };
+    loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None) {
+            Err(Errno::EINTR) => continue,
+            r => return r.map(drop),
+        }
+    }
+}
+
+/// One received message: its bytes (`None` at end of file) and the descriptors
+/// that came with it, owned and close-on-exec. A message longer than `max`
+/// bytes, or with more than `max_fds` descriptors, is an error (the peer is not
+/// trusted; the extra descriptors are closed).
+pub fn recv_message(
+    sock: &impl std::os::fd::AsRawFd,
+    max: usize,
+    max_fds: usize,
+) -> nix::Result<Option<(Vec<u8>, Vec<std::os::fd::OwnedFd>)>> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut buf = vec![0u8; max + 1];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 8]);
+    let (n, truncated, raw) = loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(msg) => {
+                let mut raw = Vec::new();
+                for c in msg.cmsgs()? {
+                    if let ControlMessageOwned::ScmRights(fds) = c {
+                        raw.extend(fds);
+                    }
+                }
+                let truncated = msg
+                    .flags
+                    .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+                break (msg.bytes, truncated, raw);
+            }
+        }
+    };
+    #[allow(unsafe_code)] // adopting descriptors the kernel just created for us
+    // SAFETY: every RawFd in an SCM_RIGHTS message received by recvmsg is a new
+    // descriptor installed in this process for us alone; nothing else owns it.
+    let fds: Vec<OwnedFd> = raw
+        .into_iter()
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect();
+    if truncated || n > max || fds.len() > max_fds {
+        return Err(Errno::EMSGSIZE);
+    }
+    if n == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    buf.truncate(n);
+    Ok(Some((buf, fds)))
+}
+
 /// Restores the default SIGPIPE action before an exec: the Rust runtime ignores
 /// SIGPIPE, and an ignored signal stays ignored in the next program (Courier's
 /// programs expect the default, as couriertcpd leaves it).
@@ -347,6 +422,31 @@ mod tests {
         let path = CString::new("/bin/true").unwrap();
         let e = exec_unprivileged(&path, std::slice::from_ref(&path), &[]);
         assert!(matches!(e, ExecError::StillPrivileged { .. }), "{e}");
+    }
+
+    #[test]
+    fn messages_carry_descriptors_and_oversize_is_refused() {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+        use std::os::fd::AsFd;
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let (r, w) = unistd::pipe().unwrap();
+        send_message(&a, b"hello", &[w.as_fd()]).unwrap();
+        let (msg, fds) = recv_message(&b, 64, 2).unwrap().unwrap();
+        assert_eq!(msg, b"hello");
+        assert_eq!(fds.len(), 1);
+        unistd::write(&fds[0], b"x").unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(unistd::read(&r, &mut buf).unwrap(), 1);
+        send_message(&a, &[0u8; 100], &[]).unwrap();
+        assert_eq!(recv_message(&b, 64, 2).unwrap_err(), Errno::EMSGSIZE);
+        drop(a);
+        assert!(recv_message(&b, 64, 2).unwrap().is_none());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! and where it is, and a line-by-line conversation with a login program.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+pub mod diff;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -254,6 +256,11 @@ impl Conversation {
         }
     }
 
+    /// The program's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn send(&mut self, bytes: &[u8]) {
         if let Some(s) = self.stdin.as_mut() {
             let _ = s.write_all(bytes);
@@ -278,6 +285,15 @@ impl Conversation {
     /// Closes stdin and collects the rest of the output and the exit status.
     pub fn finish(mut self, secs: u64) -> (String, ExitStatus, String) {
         self.stdin = None;
+        self.wait(secs)
+    }
+
+    /// Like [`Conversation::finish`] but keeps stdin open (the client stays).
+    pub fn finish_open(self, secs: u64) -> (String, ExitStatus, String) {
+        self.wait(secs)
+    }
+
+    fn wait(mut self, secs: u64) -> (String, ExitStatus, String) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         let mut rest = String::new();
         loop {

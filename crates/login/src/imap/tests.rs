@@ -300,6 +300,11 @@ fn literals_in_login_are_acknowledged_and_read() {
     assert_eq!(fake.seen[0].1, login("alice", "secret"));
     assert_eq!(fake.seen[0].2.as_deref(), Some(&b"a6"[..]));
     assert_eq!(r.outcome, Outcome::Exit(0));
+    assert!(
+        !r.log.iter().any(|l| l.contains("LOGIN FAILED")),
+        "{:?}",
+        r.log
+    );
 }
 
 #[test]
@@ -627,4 +632,16 @@ fn disabled_or_finished_backend_ends_with_its_code() {
     let r = run_with(b"a1 LOGIN alice secret\r\na2 NOOP\r\n", &[], &mut fake);
     assert_eq!(r.outcome, Outcome::Exit(0));
     assert_eq!(after_greeting(&r), "");
+    assert_eq!(r.log.len(), 1, "{:?}", r.log);
+    let mut fake = Fake {
+        answers: vec![AuthResult::LoggedIn],
+        ..Fake::default()
+    };
+    let r = run_with(
+        b"a1 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+        &[],
+        &mut fake,
+    );
+    assert_eq!(r.outcome, Outcome::Exit(0));
+    assert_eq!(r.log.len(), 1, "{:?}", r.log);
 }

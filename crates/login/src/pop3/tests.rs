@@ -146,6 +146,10 @@ fn user_pass_and_auth_plain_reach_the_daemon() {
         assert!(!utf8);
     }
     assert_eq!(r.outcome, Outcome::Exit(0));
+    assert_eq!(
+        r.log.iter().filter(|l| l.contains("LOGIN FAILED")).count(),
+        2
+    );
 }
 
 #[test]
