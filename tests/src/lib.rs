@@ -1729,6 +1729,11 @@ pub struct ChainServer {
     tcpd: u32,
 }
 
+/// Programs that Debian's imapd leaves behind on purpose: `gam_server`, the
+/// file-notification daemon libfam starts for the account (shared by its
+/// sessions, it exits on its own when idle). Not part of the login chain.
+pub const SESSION_HELPERS: &[&str] = &["gam_server"];
+
 /// The longest a test's couriertcpd may live.
 pub const CHAIN_SERVER_LIMIT: &str = "900";
 
@@ -1821,21 +1826,59 @@ impl ChainServer {
         descendants(self.pid())
     }
 
-    /// Processes below couriertcpd that run with uid 0 in any of their uids,
-    /// as "pid cmdline" strings.
+    /// The processes of this listener's connections wherever they are: below
+    /// couriertcpd, or detached from it (re-parented to init) but carrying
+    /// the `TCPLOCALPORT` couriertcpd gave the connection. Not counted: the
+    /// [`SESSION_HELPERS`] Debian's imapd starts (they are killed on drop).
+    pub fn connection_processes_anywhere(&self) -> Vec<u32> {
+        self.tagged_processes()
+            .into_iter()
+            .filter(|p| {
+                let exe = fs::read_link(format!("/proc/{p}/exe")).unwrap_or_default();
+                !SESSION_HELPERS
+                    .iter()
+                    .any(|h| exe.file_name() == Some(OsStr::new(h)))
+            })
+            .collect()
+    }
+
+    /// Every process below couriertcpd or carrying its connections' tag.
+    fn tagged_processes(&self) -> Vec<u32> {
+        let mut v = self.connection_processes();
+        let needle = format!("TCPLOCALPORT={}", self.port);
+        for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if p == self.pid() || v.contains(&p) {
+                continue;
+            }
+            let env = fs::read(e.path().join("environ")).unwrap_or_default();
+            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+                v.push(p);
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// Processes of this listener's connections (see
+    /// [`ChainServer::connection_processes_anywhere`]) that run with uid 0 in
+    /// any of their uids, as "pid cmdline" strings.
     pub fn root_processes(&self) -> Vec<String> {
-        self.connection_processes()
+        self.connection_processes_anywhere()
             .into_iter()
             .filter(|p| proc_uids(*p).is_some_and(|u| u.contains(&0)))
             .map(|p| format!("{p} {}", proc_cmdline(p)))
             .collect()
     }
 
-    /// Waits up to `timeout` until no process is left below couriertcpd.
+    /// Waits up to `timeout` until no process is left for any connection
+    /// (below couriertcpd or detached from it).
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         let start = Instant::now();
         loop {
-            if self.connection_processes().is_empty() {
+            if self.connection_processes_anywhere().is_empty() {
                 return true;
             }
             if start.elapsed() > timeout {
@@ -1854,6 +1897,12 @@ impl ChainServer {
 impl Drop for ChainServer {
     fn drop(&mut self) {
         let mut pids = descendants(self.child.id());
+        // Detached processes of our connections (and imapd's helpers).
+        for p in self.tagged_processes() {
+            if !pids.contains(&p) {
+                pids.push(p);
+            }
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .stderr(Stdio::null())

@@ -89,14 +89,17 @@ fn no_process_of_a_logged_in_connection_runs_as_root() {
     let report = fx.dir.join("report.txt");
     std::fs::write(&report, "").unwrap();
     chown_tree(&report, fx.uid, fx.gid);
-    for (tls, spec) in [
-        (false, fx.imap_spec(&report_env())),
-        (true, fx.imaps_spec(&report_env())),
+    // Plain, IMAPS (couriertls -user=courier, as Debian's script runs it) and
+    // STARTTLS (the login program starts couriertls itself).
+    for (mode, spec) in [
+        ("plain", fx.imap_spec(&report_env())),
+        ("imaps", fx.imaps_spec(&report_env())),
+        ("starttls", fx.imap_spec(&report_env())),
     ] {
+        let tls = mode == "imaps";
         let spec = spec
             .env("REPORT_ENV_FILE", &report)
             .env("REPORT_ENV_EXEC", IMAPD);
-        // The TLS variant runs couriertls as Debian's script does: -user=courier.
         let spec = if tls {
             let mut s = spec;
             s.program.insert(3, "-user=courier".into());
@@ -105,22 +108,22 @@ fn no_process_of_a_logged_in_connection_runs_as_root() {
             spec
         };
         let srv = fx.start(&spec);
-        let steps = [
-            Step::Read,
+        let mut steps = vec![Step::Read];
+        if mode == "starttls" {
+            steps.extend([Step::Send("s STARTTLS".into()), Step::Read, Step::Tls(None)]);
+        }
+        steps.extend([
             Step::Send(format!("a LOGIN vuser {VUSER_PASSWORD}")),
             Step::Read,
             Step::Send("b SELECT INBOX".into()),
             Step::ReadAll(2),
-        ];
+            Step::ReadAll(4),
+        ]);
         // Keep the session open in a background client while we look.
         let port = srv.port;
-        let client = std::thread::spawn(move || {
-            let mut steps = steps.to_vec();
-            steps.push(Step::ReadAll(4));
-            py_dialogue(port, tls, None, &steps)
-        });
+        let client = std::thread::spawn(move || py_dialogue(port, tls, None, &steps));
         std::thread::sleep(Duration::from_millis(2500));
-        let procs = srv.connection_processes();
+        let procs = srv.connection_processes_anywhere();
         let roots = srv.root_processes();
         let seen: Vec<(u32, Vec<u32>, String)> = procs
             .iter()
@@ -131,7 +134,7 @@ fn no_process_of_a_logged_in_connection_runs_as_root() {
         assert!(!procs.is_empty(), "no session process seen: {out}");
         assert!(
             roots.is_empty(),
-            "root processes during a session: {roots:?}"
+            "{mode}: root processes during a session: {roots:?}"
         );
         if tls {
             // couriertls (TLS side) runs as courier, imapd as the account.
@@ -161,8 +164,11 @@ fn no_process_of_a_logged_in_connection_runs_as_root() {
         std::fs::write(&report, "").unwrap();
         assert!(
             srv.wait_idle(Duration::from_secs(10)),
-            "{:?}",
-            srv.root_processes()
+            "{mode}: left after the session: {:?}",
+            srv.connection_processes_anywhere()
+                .iter()
+                .map(|p| format!("{p} {:?} {}", proc_uids(*p), proc_cmdline(*p)))
+                .collect::<Vec<_>>()
         );
     }
 }
@@ -197,4 +203,39 @@ fn account_with_uid_0_gets_no_session() {
     let (rest, _) = c.rest(Duration::from_secs(15));
     assert!(Report::parse(&rest).is_none(), "root session: {rest}");
     assert!(rest.starts_with("-ERR"), "{rest}");
+}
+
+#[test]
+fn preauth_dialogue_runs_unprivileged_beside_a_root_monitor() {
+    let t = "preauth_dialogue_runs_unprivileged_beside_a_root_monitor";
+    // Courier's imaplogin reads the client as root; ours splits (courier-login-chain(7)).
+    if !chain_prereqs(t) || !chain_runs_ours(t, "imaplogin") {
+        return;
+    }
+    let fx = Fixture::new("");
+    for spec in [fx.imap_spec(&report_env()), fx.pop3_spec(&report_env())] {
+        let srv = fx.start(&spec);
+        let mut c = srv.connect();
+        c.line();
+        let procs = srv.connection_processes();
+        let uids: Vec<(u32, u32)> = procs
+            .iter()
+            .filter_map(|p| proc_uids(*p).map(|u| (*p, *u.iter().max().unwrap())))
+            .collect();
+        let roots: Vec<_> = uids.iter().filter(|(_, u)| *u == 0).collect();
+        let others: Vec<_> = uids.iter().filter(|(_, u)| *u != 0).collect();
+        assert_eq!(roots.len(), 1, "one root monitor: {uids:?}");
+        assert!(
+            others.iter().any(|(_, u)| *u == 65534),
+            "no dialogue process as nobody: {uids:?}"
+        );
+        // The root monitor is couriertcpd's child; the dialogue runs below it.
+        assert_eq!(children_of(srv.pid()), vec![roots[0].0], "{uids:?}");
+        drop(c);
+        assert!(
+            srv.wait_idle(Duration::from_secs(5)),
+            "{:?}",
+            srv.root_processes()
+        );
+    }
 }
