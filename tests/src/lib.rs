@@ -1427,3 +1427,1171 @@ impl AuthDaemon {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The login chain: couriertcpd → [couriertls] → imaplogin / courierpop3login
+// → authdaemond → exec of the per-user program
+//
+// A `ChainServer` is one couriertcpd in the foreground on 127.0.0.1 (a free
+// port), optionally inside an `AuthDaemon`'s mount namespace so that Debian's
+// login programs find the socket at their compiled-in path. Its stderr, and
+// so the stderr of every program it starts, goes to a log file the test can
+// read. On drop, couriertcpd and every process below it are killed by pid.
+//
+// `E2E_CHAIN_ORACLE=1` makes `chain_side()` return Debian's side, so the chain
+// tests run against Courier's own programs: that is how their expectations
+// were checked. Tests of features Courier does not have skip in that mode.
+
+/// Debian's file for a program of the chain.
+pub fn debian_chain_path(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "couriertcpd" | "courierlogger" | "makeimapaccess" => format!("/usr/sbin/{name}"),
+        "couriertls" | "imapd" => format!("/usr/bin/{name}"),
+        "imaplogin" | "courierpop3login" | "courierpop3d" => {
+            format!("/usr/lib/courier/courier/{name}")
+        }
+        "makedat" => "/usr/bin/makedat.courier".to_string(),
+        "authdaemond" => COURIER_AUTHDAEMOND.to_string(),
+        "maildirmake" => "/usr/bin/maildirmake.courier".to_string(),
+        other => format!("/usr/sbin/{other}"),
+    })
+}
+
+/// The side whose chain programs the chain tests call "ours": ours, or
+/// Debian's with `E2E_CHAIN_ORACLE=1`.
+pub fn chain_side() -> Side {
+    match std::env::var("E2E_CHAIN_ORACLE").as_deref() {
+        Ok("1") => Side::Courier,
+        _ => Side::Ours,
+    }
+}
+
+/// Program `name` of the chain for `side`. In oracle mode,
+/// `E2E_CHAIN_OURS=couriertls,imaplogin` swaps our programs of those names
+/// into Debian's chain (to try one of ours at a time).
+pub fn chain_bin(side: Side, name: &str) -> PathBuf {
+    let swapped = std::env::var("E2E_CHAIN_OURS")
+        .unwrap_or_default()
+        .split(',')
+        .any(|n| n.trim() == name);
+    match side {
+        Side::Ours => ours(name),
+        Side::Courier if swapped => ours(name),
+        Side::Courier => debian_chain_path(name),
+    }
+}
+
+/// Whether Debian's `names` are all installed; prints a SKIP line otherwise.
+pub fn debian_installed(test: &str, names: &[&str]) -> bool {
+    for n in names {
+        let p = debian_chain_path(n);
+        if !p.exists() {
+            skip(
+                test,
+                &format!(
+                    "{} is not installed (apt-get install courier-imap courier-pop courier-authdaemon courier-authlib-userdb)",
+                    p.display()
+                ),
+            );
+            return false;
+        }
+    }
+    true
+}
+
+/// For tests of our own additions: false (with a SKIP line) in oracle mode.
+pub fn ours_only(test: &str) -> bool {
+    if chain_side() == Side::Courier {
+        skip(test, "a courier-rs feature; Courier has no equivalent");
+        return false;
+    }
+    true
+}
+
+/// The test helper that stands in for imapd/pop3d: prints its identity
+/// (tests/src/bin/report-env.rs).
+pub fn report_env() -> PathBuf {
+    ours("report-env")
+}
+
+/// A directory with mode 0755 (so accounts can reach homes below it),
+/// removed on drop.
+pub fn open_scratch(tag: &str) -> Scratch {
+    let s = Scratch::new(tag);
+    chmod(s.path(), 0o755);
+    s
+}
+
+/// Makes `dir` an account's home holding `Maildir` (our maildirmake), owned by
+/// uid:gid. Returns the home.
+pub fn make_home(dir: &Path, uid: u32, gid: u32) -> PathBuf {
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    chmod(dir, 0o700);
+    let o = Run::new(&ours("maildirmake"), "maildirmake")
+        .arg_os(dir.join("Maildir").as_os_str())
+        .run();
+    assert_eq!(o.code, Some(0), "maildirmake: {o:?}");
+    chown_tree(dir, uid, gid);
+    dir.to_path_buf()
+}
+
+/// chown -R uid:gid.
+pub fn chown_tree(path: &Path, uid: u32, gid: u32) {
+    let st = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(st.success(), "chown {}", path.display());
+}
+
+/// A userdb line: `name<TAB>uid=..|gid=..|home=..|systempw=..` plus `extra`
+/// fields (`|field=value...`, may be empty).
+pub fn userdb_line(name: &str, uid: u32, gid: u32, home: &Path, pw: &str, extra: &str) -> String {
+    format!(
+        "{name}\tuid={uid}|gid={gid}|home={}|systempw={pw}{extra}\n",
+        home.display()
+    )
+}
+
+/// Pids of every live process below `pid` (children, grandchildren, ...).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut all = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for c in children_of(p) {
+            if !all.contains(&c) {
+                all.push(c);
+                todo.push(c);
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+/// The four uids (real, effective, saved, fs) of a live process.
+pub fn proc_uids(pid: u32) -> Option<Vec<u32>> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    Some(
+        line.split_whitespace()
+            .filter_map(|u| u.parse().ok())
+            .collect(),
+    )
+}
+
+/// The command line of a live process, arguments joined by spaces.
+pub fn proc_cmdline(pid: u32) -> String {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .split('\0')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// SIGKILLs `pid` and everything below it, by pid (children first seen
+/// before the parent dies, so none escapes by being re-parented).
+pub fn kill_tree(pid: u32) {
+    let mut pids = descendants(pid);
+    pids.push(pid);
+    for p in pids {
+        let _ = Command::new("kill")
+            .args(["-KILL", &p.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; the caller binds it
+/// again at once).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Whether process `pid` itself listens on TCP `port` (any address): a
+/// listening socket in /proc/net/tcp{,6} whose inode is one of its fds.
+pub fn port_listening(pid: u32, port: u16) -> bool {
+    let needle = format!(":{port:04X}");
+    let inodes: Vec<String> = ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .flat_map(|f| {
+            fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| {
+                    let cols: Vec<&str> = l.split_whitespace().collect();
+                    (cols.len() > 9 && cols[3] == "0A" && cols[1].ends_with(&needle))
+                        .then(|| format!("socket:[{}]", cols[9]))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if inodes.is_empty() {
+        return false;
+    }
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| {
+            fs::read_link(e.path())
+                .is_ok_and(|t| inodes.iter().any(|i| t.as_os_str() == i.as_str()))
+        })
+}
+
+/// The variables a sample configuration file sets, read the way the start
+/// scripts read them (`set -a; . file`), in order: later files win.
+pub fn dist_env(files: &[&str]) -> Vec<(String, String)> {
+    let mut script = String::from("set -a\n");
+    for f in files {
+        let p = workspace_root().join("etc").join(format!("{f}.dist"));
+        script.push_str(&format!(". {}\n", shell_quote(&p.to_string_lossy())));
+    }
+    script.push_str("exec env -0\n");
+    let out = Command::new("/bin/sh")
+        .args(["-c", &script])
+        .env_clear()
+        .output()
+        .expect("sh");
+    assert!(out.status.success(), "sourcing {files:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| !matches!(*k, "PWD" | "SHLVL" | "_" | "OLDPWD"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// How to start one couriertcpd.
+#[derive(Clone, Debug)]
+pub struct ChainSpec {
+    /// couriertcpd to run.
+    pub tcpd: PathBuf,
+    /// Options before the port (e.g. `-maxprocs=2`); `-address=127.0.0.1`,
+    /// `-nodnslookup`, `-noidentlookup` are always given first.
+    pub tcpd_opts: Vec<String>,
+    /// The program and its arguments (after the port).
+    pub program: Vec<std::ffi::OsString>,
+    /// The whole environment of couriertcpd (it starts from an empty one,
+    /// like Debian's start scripts).
+    pub env: Vec<(String, String)>,
+}
+
+impl ChainSpec {
+    /// couriertcpd of `side` running `program args...`, environment = the
+    /// sample files `dist` (e.g. `["imapd", "imapd-ssl"]`).
+    pub fn new(side: Side, dist: &[&str], program: &[&OsStr]) -> ChainSpec {
+        ChainSpec {
+            tcpd: chain_bin(side, "couriertcpd"),
+            tcpd_opts: Vec::new(),
+            program: program.iter().map(|s| s.to_os_string()).collect(),
+            env: dist_env(dist),
+        }
+    }
+
+    /// Sets (or replaces) one environment variable.
+    pub fn env(mut self, k: &str, v: impl AsRef<OsStr>) -> ChainSpec {
+        let v = v.as_ref().to_string_lossy().into_owned();
+        self.env.retain(|(n, _)| n != k);
+        self.env.push((k.to_string(), v));
+        self
+    }
+
+    /// Removes one environment variable.
+    pub fn env_remove(mut self, k: &str) -> ChainSpec {
+        self.env.retain(|(n, _)| n != k);
+        self
+    }
+
+    /// Adds a couriertcpd option.
+    pub fn opt(mut self, o: &str) -> ChainSpec {
+        self.tcpd_opts.push(o.to_string());
+        self
+    }
+}
+
+/// One running couriertcpd (see the section comment).
+pub struct ChainServer {
+    pub port: u16,
+    /// Holds `tcpd.log` (stderr of couriertcpd and of every program below it).
+    pub dir: Scratch,
+    /// `timeout`, the watchdog that SIGKILLs couriertcpd after
+    /// [`CHAIN_SERVER_LIMIT`] even if this process dies without dropping it.
+    child: std::process::Child,
+    /// couriertcpd, the watchdog's child.
+    tcpd: u32,
+}
+
+/// Programs that Debian's imapd leaves behind on purpose: `gam_server`, the
+/// file-notification daemon libfam starts for the account (shared by its
+/// sessions, it exits on its own when idle). Not part of the login chain.
+pub const SESSION_HELPERS: &[&str] = &["gam_server"];
+
+/// The longest a test's couriertcpd may live.
+pub const CHAIN_SERVER_LIMIT: &str = "900";
+
+impl ChainServer {
+    /// Starts `spec` on a free port, inside `ns`'s mount namespace when given;
+    /// waits until it listens (panics with the log after 10 s).
+    pub fn start(spec: &ChainSpec, ns: Option<&AuthDaemon>) -> ChainServer {
+        let dir = Scratch::new("tcpd");
+        let mut last_log = String::new();
+        for _attempt in 0..3 {
+            let port = free_port();
+            let log = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("tcpd.log"))
+                .unwrap();
+            let mut cmd = match ns {
+                Some(d) => {
+                    let mut c = Command::new("/usr/bin/nsenter");
+                    c.args(["-t", &d.pid().to_string(), "-m", "--", "/usr/bin/timeout"]);
+                    c
+                }
+                None => Command::new("/usr/bin/timeout"),
+            };
+            cmd.args(["-s", "KILL", CHAIN_SERVER_LIMIT]).arg(&spec.tcpd);
+            cmd.args(["-address=127.0.0.1", "-nodnslookup", "-noidentlookup"])
+                .args(&spec.tcpd_opts)
+                .arg(port.to_string())
+                .args(&spec.program)
+                .env_clear()
+                .envs(spec.env.iter().map(|(k, v)| (k, v)))
+                .current_dir("/")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .process_group(0);
+            let mut child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("spawn {}: {e}", spec.tcpd.display()));
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Some(tcpd) = children_of(child.id()).first().copied()
+                    && port_listening(tcpd, port)
+                {
+                    return ChainServer {
+                        port,
+                        dir,
+                        child,
+                        tcpd,
+                    };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            kill_tree(child.id());
+            let _ = child.wait();
+            last_log = fs::read_to_string(dir.join("tcpd.log")).unwrap_or_default();
+        }
+        panic!("{} did not listen; log:\n{last_log}", spec.tcpd.display());
+    }
+
+    /// couriertcpd's pid.
+    pub fn pid(&self) -> u32 {
+        self.tcpd
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("tcpd.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for a log line containing `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.log().contains(needle) {
+                return true;
+            }
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The processes below couriertcpd (one or more per open connection).
+    pub fn connection_processes(&self) -> Vec<u32> {
+        descendants(self.pid())
+    }
+
+    /// The processes of this listener's connections wherever they are: below
+    /// couriertcpd, or detached from it (re-parented to init) but carrying
+    /// the `TCPLOCALPORT` couriertcpd gave the connection. Not counted: the
+    /// [`SESSION_HELPERS`] Debian's imapd starts (they are killed on drop).
+    pub fn connection_processes_anywhere(&self) -> Vec<u32> {
+        self.tagged_processes()
+            .into_iter()
+            .filter(|p| {
+                let exe = fs::read_link(format!("/proc/{p}/exe")).unwrap_or_default();
+                !SESSION_HELPERS
+                    .iter()
+                    .any(|h| exe.file_name() == Some(OsStr::new(h)))
+            })
+            .collect()
+    }
+
+    /// Every process below couriertcpd or carrying its connections' tag.
+    fn tagged_processes(&self) -> Vec<u32> {
+        let mut v = self.connection_processes();
+        let needle = format!("TCPLOCALPORT={}", self.port);
+        for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if p == self.pid() || v.contains(&p) {
+                continue;
+            }
+            let env = fs::read(e.path().join("environ")).unwrap_or_default();
+            if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+                v.push(p);
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// Processes of this listener's connections (see
+    /// [`ChainServer::connection_processes_anywhere`]) that run with uid 0 in
+    /// any of their uids, as "pid cmdline" strings.
+    pub fn root_processes(&self) -> Vec<String> {
+        self.connection_processes_anywhere()
+            .into_iter()
+            .filter(|p| proc_uids(*p).is_some_and(|u| u.contains(&0)))
+            .map(|p| format!("{p} {}", proc_cmdline(p)))
+            .collect()
+    }
+
+    /// Waits up to `timeout` until no process is left for any connection
+    /// (below couriertcpd or detached from it).
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.connection_processes_anywhere().is_empty() {
+                return true;
+            }
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A plain connection.
+    pub fn connect(&self) -> Conn {
+        Conn::connect(self.port)
+    }
+}
+
+impl Drop for ChainServer {
+    fn drop(&mut self) {
+        let mut pids = descendants(self.child.id());
+        // Detached processes of our connections (and imapd's helpers).
+        for p in self.tagged_processes() {
+            if !pids.contains(&p) {
+                pids.push(p);
+            }
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let start = Instant::now();
+        let mut reaped = false;
+        while start.elapsed() < Duration::from_secs(2) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                reaped = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pids.extend(descendants(self.pid()));
+        if !reaped {
+            // Still running: couriertcpd ignored SIGTERM; neither pid is free.
+            pids.extend(descendants(self.child.id()));
+            pids.push(self.pid());
+            pids.push(self.child.id());
+        }
+        for p in pids {
+            let _ = Command::new("kill")
+                .args(["-KILL", &p.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// What one read of a line gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Got {
+    Line(String),
+    Eof,
+    Timeout,
+}
+
+/// A plain TCP client that reads CRLF lines.
+pub struct Conn {
+    pub stream: std::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    pub fn connect(port: u16) -> Conn {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("connect 127.0.0.1:{port}: {e}"));
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Wraps an already connected stream.
+    pub fn from_stream(stream: std::net::TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Sends raw bytes (errors ignored: the server may have closed).
+    pub fn send(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes);
+    }
+
+    /// Sends `text` + CRLF.
+    pub fn cmd(&mut self, text: &str) {
+        self.send(format!("{text}\r\n").as_bytes());
+    }
+
+    /// The next line (without CR LF), EOF, or a timeout after `wait`.
+    pub fn read_line(&mut self, wait: Duration) -> Got {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Got::Line(String::from_utf8_lossy(&line).into_owned());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Got::Timeout;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut chunk = [0u8; 16384];
+            match self.stream.read(&mut chunk) {
+                Ok(0) | Err(_) if !self.buf.is_empty() => {
+                    // A last line without LF.
+                    let rest: Vec<u8> = std::mem::take(&mut self.buf);
+                    return Got::Line(String::from_utf8_lossy(&rest).into_owned());
+                }
+                Ok(0) => return Got::Eof,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Got::Timeout;
+                }
+                Err(_) => return Got::Eof,
+            }
+        }
+    }
+
+    /// The next line; panics on EOF or after 15 s.
+    pub fn line(&mut self) -> String {
+        match self.read_line(Duration::from_secs(15)) {
+            Got::Line(l) => l,
+            other => panic!("expected a line, got {other:?}"),
+        }
+    }
+
+    /// Lines until one starts with `prefix` (included); panics on EOF/timeout.
+    pub fn until(&mut self, prefix: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        loop {
+            let l = self.line();
+            let done = l.starts_with(prefix);
+            v.push(l);
+            if done {
+                return v;
+            }
+        }
+    }
+
+    /// Everything until EOF (true) or until `wait` passes (false).
+    pub fn rest(&mut self, wait: Duration) -> (String, bool) {
+        let deadline = Instant::now() + wait;
+        let mut text = String::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.read_line(left) {
+                Got::Line(l) => {
+                    text.push_str(&l);
+                    text.push('\n');
+                }
+                Got::Eof => return (text, true),
+                Got::Timeout => return (text, false),
+            }
+        }
+    }
+}
+
+/// What report-env printed (see tests/src/bin/report-env.rs).
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Real, effective, saved, fs.
+    pub uid: Vec<u32>,
+    pub gid: Vec<u32>,
+    pub groups: Vec<u32>,
+    pub capeff: String,
+    pub cwd: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl Report {
+    /// Parses the first report in `text`, or None when there is none.
+    pub fn parse(text: &str) -> Option<Report> {
+        let start = text.find("REPORT-ENV BEGIN")?;
+        let body = &text[start..];
+        let end = body.find("REPORT-ENV END")?;
+        let nums = |v: &str| -> Vec<u32> {
+            v.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        };
+        let mut r = Report::default();
+        for line in body[..end].lines().skip(1) {
+            // Python transcripts prefix received lines with "S: ".
+            let line = line.strip_prefix("S: ").unwrap_or(line);
+            let Some((k, v)) = line.split_once('=') else {
+                continue;
+            };
+            match k {
+                "uid" => r.uid = nums(v),
+                "gid" => r.gid = nums(v),
+                "groups" => r.groups = nums(v),
+                "capeff" => r.capeff = v.to_string(),
+                "cwd" => r.cwd = v.to_string(),
+                "arg" => r.args.push(v.to_string()),
+                "env" => {
+                    if let Some((n, val)) = v.split_once('=') {
+                        r.env.insert(n.to_string(), val.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(r)
+    }
+
+    /// One variable, or "" when unset.
+    pub fn var(&self, name: &str) -> &str {
+        self.env.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// Asserts that every uid is `uid`, every gid `gid`, the supplementary
+    /// groups are exactly `groups` (any order), and no capability is left.
+    pub fn assert_identity(&self, uid: u32, gid: u32, groups: &[u32]) {
+        assert_eq!(self.uid, vec![uid; 4], "uids of the session: {self:?}");
+        assert_eq!(self.gid, vec![gid; 4], "gids of the session: {self:?}");
+        let mut have = self.groups.clone();
+        have.sort();
+        let mut want = groups.to_vec();
+        want.sort();
+        assert_eq!(have, want, "supplementary groups of the session: {self:?}");
+        assert_eq!(
+            self.capeff, "0000000000000000",
+            "the session kept capabilities: {self:?}"
+        );
+    }
+}
+
+/// One step of a Python client dialogue (see [`py_dialogue`]).
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Read one line; prints `S: <line>` or `EOF`.
+    Read,
+    /// Send a line (CRLF added); prints `C: <line>`.
+    Send(String),
+    /// Start TLS now (client side) with this SNI name (None: no SNI);
+    /// prints `TLS: <version>` and `CERT: <sha256 of the server certificate>`,
+    /// or `TLSERR: <reason>` and stops.
+    Tls(Option<String>),
+    /// Read lines until EOF or N seconds; prints them, then `EOF` or `TIMEOUT`.
+    ReadAll(u32),
+}
+
+const PY_CLIENT: &str = r#"
+import hashlib, json, socket, ssl, sys
+a = json.loads(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", a["port"]), timeout=15)
+f = s.makefile("rb")
+def out(x):
+    print(x, flush=True)
+def ctx():
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    return c
+if a.get("tls_first"):
+    try:
+        s = ctx().wrap_socket(s, server_hostname=a.get("sni"))
+    except Exception as e:
+        out("TLSERR: %s" % e); sys.exit(0)
+    f = s.makefile("rb")
+    out("TLS: " + s.version())
+    out("CERT: " + hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest())
+for st in a["steps"]:
+    op = st[0]
+    if op == "read":
+        try:
+            l = f.readline()
+        except Exception as e:
+            out("ERR: %s" % e); break
+        out("S: " + l.decode("latin-1").rstrip("\r\n") if l else "EOF")
+    elif op == "send":
+        try:
+            s.sendall(st[1].encode("latin-1") + b"\r\n")
+        except Exception as e:
+            out("ERR: %s" % e); break
+        out("C: " + st[1])
+    elif op == "tls":
+        try:
+            s = ctx().wrap_socket(s, server_hostname=st[1])
+        except Exception as e:
+            out("TLSERR: %s" % e); break
+        f = s.makefile("rb")
+        out("TLS: " + s.version())
+        out("CERT: " + hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest())
+    elif op == "readall":
+        s.settimeout(st[1])
+        try:
+            while True:
+                l = f.readline()
+                if not l:
+                    out("EOF"); break
+                out("S: " + l.decode("latin-1").rstrip("\r\n"))
+        except Exception:
+            out("TIMEOUT")
+        s.settimeout(15)
+"#;
+
+/// Runs a Python 3 client on 127.0.0.1:`port` (TLS from the first byte when
+/// `tls_first`, with `sni`), performing `steps`; returns its transcript.
+pub fn py_dialogue(port: u16, tls_first: bool, sni: Option<&str>, steps: &[Step]) -> String {
+    let mut js = String::from("[");
+    for (i, st) in steps.iter().enumerate() {
+        if i > 0 {
+            js.push(',');
+        }
+        match st {
+            Step::Read => js.push_str("[\"read\"]"),
+            Step::Send(t) => js.push_str(&format!("[\"send\",{}]", json_str(t))),
+            Step::Tls(None) => js.push_str("[\"tls\",null]"),
+            Step::Tls(Some(n)) => js.push_str(&format!("[\"tls\",{}]", json_str(n))),
+            Step::ReadAll(n) => js.push_str(&format!("[\"readall\",{n}]")),
+        }
+    }
+    js.push(']');
+    let sni = sni.map(json_str).unwrap_or_else(|| "null".into());
+    let arg = format!("{{\"port\":{port},\"tls_first\":{tls_first},\"sni\":{sni},\"steps\":{js}}}");
+    py(PY_CLIENT, &[&arg])
+}
+
+/// Runs a Python 3 program (`-c`) with arguments; returns stdout (stderr
+/// appended after a `STDERR:` line when not empty). Panics after 90 s.
+pub fn py(program: &str, args: &[&str]) -> String {
+    let o = Run::new(Path::new("/usr/bin/env"), "env")
+        .args(["python3", "-c", program])
+        .args(args)
+        .timeout(Duration::from_secs(90))
+        .run();
+    if o.stderr.trim().is_empty() {
+        o.stdout
+    } else {
+        format!("{}STDERR:\n{}", o.stdout, o.stderr)
+    }
+}
+
+/// `s` as a JSON string literal.
+pub fn json_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// SHA-256 of the (first) certificate in a PEM file, lower-case hex, as
+/// [`Step::Tls`] prints it.
+pub fn cert_sha256(pem: &Path) -> String {
+    let o = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(pem)
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&o.stdout);
+    text.split('=')
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .replace(':', "")
+        .to_lowercase()
+}
+
+/// A self-signed certificate + key PEM for `cn`, made by our
+/// scripts/mkimapdcert (2048-bit RSA to keep it quick). `base` is the file
+/// name without `.pem`.
+pub fn make_cert(base: &Path, cn: &str) -> PathBuf {
+    let dir = base.parent().unwrap();
+    let name = base.file_name().unwrap().to_string_lossy().into_owned();
+    // mkimapdcert reads its subject from <sysconfdir>/imapd.cnf.
+    let cnfdir = Scratch::new("cnf");
+    fs::write(
+        cnfdir.join("imapd.cnf"),
+        format!("cn = \"{cn}\"\norganization = \"e2e\"\nexpiration_days = 30\n"),
+    )
+    .unwrap();
+    let o = Run::new(&workspace_root().join("scripts/mkimapdcert"), "mkimapdcert")
+        .arg_os(dir.join(&name).as_os_str())
+        .env("COURIER_SYSCONFDIR", cnfdir.path())
+        .env("BITS", "2048")
+        .run();
+    assert_eq!(o.code, Some(0), "mkimapdcert: {o:?}");
+    dir.join(format!("{name}.pem"))
+}
+
+/// A system account made with useradd/chpasswd (root only), with its own
+/// group and one extra supplementary group; removed (with its groups) on drop.
+pub struct SystemAccount {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// The extra group's gid.
+    pub extra_gid: u32,
+    extra_group: String,
+    pub home: PathBuf,
+}
+
+impl SystemAccount {
+    /// Creates the account with `home` (must exist; it is chowned to the
+    /// account) and password `password`.
+    pub fn create(home: &Path, password: &str) -> SystemAccount {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("e2ec{}x{n}", std::process::id() % 100_000);
+        let extra_group = format!("{name}g");
+        let ok = |c: &mut Command| {
+            let o = c.output().expect("spawn");
+            assert!(o.status.success(), "{c:?}: {o:?}");
+        };
+        ok(Command::new("groupadd").arg(&extra_group));
+        ok(Command::new("useradd")
+            .args(["-M", "-U", "-s", "/usr/sbin/nologin", "-d"])
+            .arg(home)
+            .args(["-G", &extra_group, &name]));
+        let mut c = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{name}:{password}\n").as_bytes())
+            .unwrap();
+        assert!(c.wait().unwrap().success(), "chpasswd");
+        let id = |flag: &str| -> u32 {
+            let o = Command::new("id").args([flag, &name]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+        };
+        let gid_of = |g: &str| -> u32 {
+            let o = Command::new("getent").args(["group", g]).output().unwrap();
+            String::from_utf8_lossy(&o.stdout)
+                .split(':')
+                .nth(2)
+                .unwrap_or("")
+                .parse()
+                .unwrap()
+        };
+        let acct = SystemAccount {
+            uid: id("-u"),
+            gid: id("-g"),
+            extra_gid: gid_of(&extra_group),
+            name,
+            extra_group,
+            home: home.to_path_buf(),
+        };
+        chown_tree(home, acct.uid, acct.gid);
+        acct
+    }
+}
+
+impl Drop for SystemAccount {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel").arg(&self.name).output();
+        let _ = Command::new("groupdel").arg(&self.extra_group).output();
+        // useradd -U made a group of the account's name; userdel removes it
+        // when it is empty, but make sure.
+        let _ = Command::new("groupdel").arg(&self.name).output();
+    }
+}
+
+/// Root, unshare/nsenter, python3 and openssl: what the chain tests need.
+/// Prints a SKIP line and returns false otherwise.
+pub fn chain_prereqs(test: &str) -> bool {
+    if !auth_prereqs(test, false) {
+        return false;
+    }
+    for tool in ["python3", "openssl"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            skip(test, &format!("{tool} is not installed"));
+            return false;
+        }
+    }
+    if chain_side() == Side::Courier {
+        return debian_installed(
+            test,
+            &["couriertcpd", "couriertls", "imaplogin", "courierpop3login"],
+        );
+    }
+    true
+}
+
+/// The usual setup of a chain test: an authdaemond of the chain side in its
+/// own namespace with one userdb account (`vuser`, uid/gid 5000, a home with
+/// a maildir under a 0755 scratch directory) plus `extra_userdb` lines, and a
+/// self-signed certificate for the TLS tests.
+pub struct Fixture {
+    pub side: Side,
+    /// 0755; homes, certificates and hook scripts go here.
+    pub dir: Scratch,
+    pub auth: AuthDaemon,
+    pub user: String,
+    pub password: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: PathBuf,
+    /// Certificate + key (CN localhost), readable by user courier's group.
+    pub cert: PathBuf,
+}
+
+/// The password of the fixture's `vuser`, and its `$1$` hash.
+pub const VUSER_PASSWORD: &str = "vsecret";
+pub const VUSER_HASH: &str = "$1$e2esalt$rewc29F3jNU7Bup/DFH/E.";
+
+impl Fixture {
+    pub fn new(extra_userdb: &str) -> Fixture {
+        Fixture::with_auth(chain_side(), extra_userdb)
+    }
+
+    /// The fixture with `side`'s authdaemond (and makeuserdb); the chain
+    /// programs of `imap_spec` and friends are `side`'s too (change them in
+    /// the returned spec for mixed chains).
+    pub fn with_auth(side: Side, extra_userdb: &str) -> Fixture {
+        let dir = open_scratch("chain");
+        let (uid, gid) = (5000, 5000);
+        let home = make_home(&dir.join("vuser"), uid, gid);
+        let userdb = format!(
+            "{}{extra_userdb}",
+            userdb_line("vuser", uid, gid, &home, VUSER_HASH, "")
+        );
+        let setup = AuthSetup {
+            authdaemonrc: "authmodulelist=\"authuserdb authpam\"\ndaemons=3\n\
+                 authdaemonvar=/run/courier/authdaemon\nDEBUG_LOGIN=0\n\
+                 DEFAULTOPTIONS=\"\"\nLOGGEROPTS=\"\"\n"
+                .to_string(),
+            userdb: Some(userdb),
+            files: Vec::new(),
+            makeuserdb: None,
+            source_rc: true,
+            env: Vec::new(),
+        };
+        let auth = AuthDaemon::start(side, &setup);
+        let certs = dir.join("certs");
+        fs::create_dir(&certs).unwrap();
+        chmod(&certs, 0o755);
+        let cert = make_cert(&certs.join("imapd"), "localhost");
+        Fixture::share_with_courier(&cert);
+        Fixture {
+            side,
+            dir,
+            auth,
+            user: "vuser".to_string(),
+            password: VUSER_PASSWORD.to_string(),
+            uid,
+            gid,
+            home,
+            cert,
+        }
+    }
+
+    /// Mode 0640, group courier (when it exists): what couriertls -user=courier
+    /// needs, as Debian installs imapd.pem.
+    pub fn share_with_courier(path: &Path) {
+        chmod(path, 0o640);
+        let _ = Command::new("chgrp")
+            .arg("courier")
+            .arg(path)
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Common environment: TLS settings pointing at the fixture's certificate
+    /// and the side's couriertls, no session cache, no DH parameter file.
+    fn tls_env(&self, spec: ChainSpec) -> ChainSpec {
+        spec.env("COURIERTLS", chain_bin(self.side, "couriertls"))
+            .env("TLS_CERTFILE", &self.cert)
+            .env_remove("TLS_CACHEFILE")
+            .env_remove("TLS_DHPARAMS")
+    }
+
+    /// couriertcpd → imaplogin → `session` Maildir, configured by our
+    /// imapd + imapd-ssl samples, IMAP_STARTTLS=YES as the 143 script sets.
+    pub fn imap_spec(&self, session: &Path) -> ChainSpec {
+        let login = chain_bin(self.side, "imaplogin");
+        let spec = ChainSpec::new(
+            self.side,
+            &["imapd", "imapd-ssl"],
+            &[
+                login.as_os_str(),
+                session.as_os_str(),
+                OsStr::new("Maildir"),
+            ],
+        )
+        .env("IMAP_STARTTLS", "YES");
+        self.tls_env(spec)
+    }
+
+    /// couriertcpd → couriertls -server -tcpd → imaplogin → `session`, with
+    /// IMAP_TLS=1 as the 993 script sets.
+    pub fn imaps_spec(&self, session: &Path) -> ChainSpec {
+        let tls = chain_bin(self.side, "couriertls");
+        let login = chain_bin(self.side, "imaplogin");
+        let spec = ChainSpec::new(
+            self.side,
+            &["imapd", "imapd-ssl"],
+            &[
+                tls.as_os_str(),
+                OsStr::new("-server"),
+                OsStr::new("-tcpd"),
+                login.as_os_str(),
+                session.as_os_str(),
+                OsStr::new("Maildir"),
+            ],
+        )
+        .env("IMAP_TLS", "1");
+        self.tls_env(spec)
+    }
+
+    /// couriertcpd → courierpop3login → `session` Maildir (pop3d + pop3d-ssl).
+    pub fn pop3_spec(&self, session: &Path) -> ChainSpec {
+        let login = chain_bin(self.side, "courierpop3login");
+        let spec = ChainSpec::new(
+            self.side,
+            &["pop3d", "pop3d-ssl"],
+            &[
+                login.as_os_str(),
+                session.as_os_str(),
+                OsStr::new("Maildir"),
+            ],
+        );
+        self.tls_env(spec)
+    }
+
+    /// couriertcpd → couriertls -server -tcpd → courierpop3login → `session`,
+    /// with what the 995 script forces.
+    pub fn pop3s_spec(&self, session: &Path) -> ChainSpec {
+        let tls = chain_bin(self.side, "couriertls");
+        let login = chain_bin(self.side, "courierpop3login");
+        let spec = ChainSpec::new(
+            self.side,
+            &["pop3d", "pop3d-ssl"],
+            &[
+                tls.as_os_str(),
+                OsStr::new("-server"),
+                OsStr::new("-tcpd"),
+                login.as_os_str(),
+                session.as_os_str(),
+                OsStr::new("Maildir"),
+            ],
+        )
+        .env("POP3_TLS", "1")
+        .env("POP3_STARTTLS", "NO")
+        .env("POP3_TLS_REQUIRED", "0");
+        self.tls_env(spec)
+    }
+
+    /// Starts `spec` inside the fixture's namespace.
+    pub fn start(&self, spec: &ChainSpec) -> ChainServer {
+        ChainServer::start(spec, Some(&self.auth))
+    }
+
+    /// Delivers a small message with `subject` into the fixture account's
+    /// INBOX (our deliverquota), owned by the account.
+    pub fn deliver(&self, subject: &str) {
+        let msg = format!(
+            "From: e2e@example.org\nTo: vuser@example.org\nSubject: {subject}\n\
+             Message-ID: <{subject}@e2e>\n\nBody of {subject}.\n"
+        );
+        let o = Run::new(&ours("deliverquota"), "deliverquota")
+            .arg_os(self.home.join("Maildir").as_os_str())
+            .input(Input::Pipe(msg.into_bytes()))
+            .run();
+        assert_eq!(o.code, Some(0), "deliverquota: {o:?}");
+        chown_tree(&self.home, self.uid, self.gid);
+    }
+}
+
+/// Logs in with `a LOGIN user password` on a fresh plain IMAP connection and
+/// returns (greeting, everything after the LOGIN until EOF or 15 s).
+pub fn imap_login_report(port: u16, user: &str, password: &str) -> (String, String) {
+    let mut c = Conn::connect(port);
+    let greeting = c.line();
+    c.cmd(&format!("a LOGIN {user} {password}"));
+    let (rest, _) = c.rest(Duration::from_secs(15));
+    (greeting, rest)
+}
+
+/// For tests of our additions to one program: true when the chain runs our
+/// `name` (always, unless oracle mode without `E2E_CHAIN_OURS=<name>`);
+/// prints a SKIP line otherwise.
+pub fn chain_runs_ours(test: &str, name: &str) -> bool {
+    if chain_side() == Side::Ours || chain_bin(Side::Courier, name) != debian_chain_path(name) {
+        return true;
+    }
+    skip(
+        test,
+        &format!("a courier-rs feature of {name}; Debian's has none"),
+    );
+    false
+}
