@@ -27,6 +27,10 @@ pub const LOGIN_DOMAIN_SEPARATORS: &str = "LOGIN_DOMAIN_SEPARATORS";
 pub const DEBUG_LOGIN: &str = "DEBUG_LOGIN";
 /// `COURIERTLS`: the TLS helper for STARTTLS/STLS.
 pub const COURIERTLS: &str = "COURIERTLS";
+/// `COURIERTLS_USER` (ours): the account couriertls drops to for STARTTLS/STLS when
+/// the login program runs as root (default `courier` when that account exists, as
+/// on Debian, else `nobody`), so client TLS bytes are never parsed as root.
+pub const COURIERTLS_USER: &str = "COURIERTLS_USER";
 /// `TLS_EXTERNAL`: the certificate subject field that names the user for SASL
 /// EXTERNAL.
 pub const TLS_EXTERNAL: &str = "TLS_EXTERNAL";

@@ -94,7 +94,7 @@ pub fn start(environ: &Environ) -> Result<Vec<(String, String)>, String> {
         .map(<[u8]>::to_vec)
         .unwrap_or_else(|| b"couriertls".to_vec());
     let arg = |s: String| CString::new(s).unwrap_or_default();
-    let argv = [
+    let mut argv = vec![
         arg("couriertls".into()),
         arg(format!("-statusfd={}", status_w.as_raw_fd())),
         arg(format!("-printx509={}", x509_w.as_raw_fd())),
@@ -102,6 +102,11 @@ pub fn start(environ: &Environ) -> Result<Vec<(String, String)>, String> {
         arg("-tcpd".into()),
         arg("-server".into()),
     ];
+    // couriertls reads the key first, then drops to this account before the
+    // handshake: as root, the TLS session never runs privileged.
+    if nix::unistd::geteuid().is_root() {
+        argv.push(arg(format!("-user={}", tls_user(environ))));
+    }
     let path = CString::new(program).map_err(|_| "500 Error starting couriertls.".to_string())?;
     let spawned = courier_privsep::identity::spawn_detached(&path, &argv, |e| {
         let msg = format!("500 Unable to start couriertls: {}\n", e.desc());
@@ -125,6 +130,18 @@ pub fn start(environ: &Environ) -> Result<Vec<(String, String)>, String> {
     nix::unistd::dup2_stdout(&ours).map_err(|e| format!("dup: {}", e.desc()))?;
     drop(ours);
     Ok(subject_env(&x509))
+}
+
+/// The account couriertls runs as when started by root: `$COURIERTLS_USER`, else
+/// `courier` when it exists (Debian), else `nobody`.
+pub fn tls_user(environ: &crate::env::Environ) -> String {
+    if let Some(u) = environ.non_empty(env::COURIERTLS_USER) {
+        return String::from_utf8_lossy(u).into_owned();
+    }
+    match nix::unistd::User::from_name("courier") {
+        Ok(Some(_)) => "courier".into(),
+        _ => "nobody".into(),
+    }
 }
 
 /// `TLS_SUBJECT_<FIELD>=value` for each field of the first `Subject:` block of
