@@ -20,7 +20,7 @@ pub const DEFDOMAIN: &str = "DEFDOMAIN";
 /// `DOMAINSEP`: characters that mark a name as already having a domain.
 pub const DOMAINSEP: &str = "DOMAINSEP";
 /// `LOGIN_DOMAIN_SEPARATORS`: our addition (seed 000's name mapping): characters
-/// that stand for `@` in login names, e.g. `%:`. Unset: no mapping.
+/// that stand for `@` in login names. Unset: `%:`; empty: no mapping.
 pub const LOGIN_DOMAIN_SEPARATORS: &str = "LOGIN_DOMAIN_SEPARATORS";
 /// `DEBUG_LOGIN`: 1 logs commands and user names, 2 also says a password was
 /// given (never the password itself).

@@ -30,6 +30,9 @@ pub fn with_default_domain(
     out
 }
 
+/// Separators mapped to `@` when `LOGIN_DOMAIN_SEPARATORS` is unset.
+pub const DEFAULT_DOMAIN_SEPARATORS: &[u8] = b"%:";
+
 /// The login-name mapping of the maildir-creation patch (seed 000): users of
 /// virtual domains may type `user%domain` or `user:domain` for `user@domain`.
 /// With `separators` (from `LOGIN_DOMAIN_SEPARATORS`, e.g. `%:`), the first

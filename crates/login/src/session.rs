@@ -140,7 +140,11 @@ pub enum Refusal {
 /// Applies the login-name mapping (`LOGIN_DOMAIN_SEPARATORS`) and `DEFDOMAIN` to
 /// the user name, and refuses control characters.
 pub fn prepare(req: &AuthRequest, env: &Environ) -> Result<AuthRequest, Refusal> {
-    let seps = env.bytes(env::LOGIN_DOMAIN_SEPARATORS).unwrap_or_default();
+    // The default: `user%domain` and `user:domain` log in as `user@domain`;
+    // LOGIN_DOMAIN_SEPARATORS="" turns the mapping off (stock Courier).
+    let seps = env
+        .bytes(env::LOGIN_DOMAIN_SEPARATORS)
+        .unwrap_or(names::DEFAULT_DOMAIN_SEPARATORS);
     let defdomain = env.bytes(env::DEFDOMAIN);
     let domainsep = env.bytes(env::DOMAINSEP);
     let fix = |user: &[u8]| {
@@ -218,6 +222,28 @@ mod tests {
                 userid: b"alice@example.com".to_vec(),
                 password: b"pw".to_vec()
             }
+        );
+    }
+
+    #[test]
+    fn percent_and_colon_map_to_at_by_default_and_can_be_turned_off() {
+        let login = |u: &[u8]| AuthRequest::Login {
+            userid: u.to_vec(),
+            password: b"pw".to_vec(),
+        };
+        let default = Environ::default();
+        assert_eq!(
+            prepare(&login(b"u%example.org"), &default).unwrap(),
+            login(b"u@example.org")
+        );
+        assert_eq!(
+            prepare(&login(b"u:example.org"), &default).unwrap(),
+            login(b"u@example.org")
+        );
+        let off = Environ::from_pairs(&[("LOGIN_DOMAIN_SEPARATORS", "")]);
+        assert_eq!(
+            prepare(&login(b"u%example.org"), &off).unwrap(),
+            login(b"u%example.org")
         );
     }
 
