@@ -137,6 +137,10 @@ pub fn run(argv0: &str, args: &[OsString]) -> u8 {
         err.line("ERR", &format!("{argv0}: specify remote location."));
         return 1;
     };
+    // TLS writes small records in bursts (handshake flights, short IMAP answers);
+    // with Nagle's algorithm each burst waits for the peer's delayed ACK (~40 ms).
+    // Not a TCP socket (tests, pipes): nothing to do.
+    let _ = nix::sys::socket::setsockopt(&net.0, nix::sys::socket::sockopt::TcpNoDelay, &true);
     let localfd = match &opts.localfd {
         Some(spec) => match take_fd(spec) {
             Ok(fd) => Some(fd),
