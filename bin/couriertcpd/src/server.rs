@@ -232,6 +232,10 @@ impl Server {
             }
         };
         let _ = setsockopt(&stream, sockopt::KeepAlive, &true);
+        // Mail protocols are request/response with small writes, often from two
+        // processes in turn (login program, then server): without TCP_NODELAY each
+        // short answer can wait for the client's delayed ACK (~40 ms).
+        let _ = setsockopt(&stream, sockopt::TcpNoDelay, &true);
         let _ = setsockopt(
             &stream,
             sockopt::Linger,
