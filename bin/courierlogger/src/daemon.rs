@@ -4,57 +4,17 @@
 //! its pid to `PIDFILE`.
 
 use courier_privsep::{Forked, fork};
-use nix::fcntl::{FcntlArg, fcntl};
-use nix::libc;
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn open_lock(path: &Path) -> std::io::Result<File> {
-    let open = || {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-    };
-    open().or_else(|_| {
-        // Perhaps an upgraded daemon runs under a new uid (Courier's comment).
-        let _ = std::fs::remove_file(path);
-        open()
-    })
-}
-
-/// Tries to take the lock without waiting; `true` when we now hold it.
-fn try_lock(f: &File) -> bool {
-    let fl = libc::flock {
-        l_type: libc::F_WRLCK as libc::c_short,
-        l_whence: libc::SEEK_SET as libc::c_short,
-        l_start: 0,
-        l_len: 0,
-        l_pid: 0,
-    };
-    fcntl(f, FcntlArg::F_SETLK(&fl)).is_ok()
-}
-
-/// The pid in a pid file: the digits of its first line.
-pub fn read_pid(path: &Path) -> Option<Pid> {
-    let text = std::fs::read(path).ok()?;
-    let mut n: i32 = 0;
-    for &b in text.iter().take_while(|&&b| b != b'\n') {
-        if b.is_ascii_digit() {
-            n = n.checked_mul(10)?.checked_add((b - b'0') as i32)?;
-        }
-    }
-    (n > 0).then(|| Pid::from_raw(n))
-}
+// The pid-file lock is couriertcpd's too: one implementation of Courier's
+// fcntl record lock, so either program's -stop works on the other's daemon.
+pub use courier_net::pidfile::read_pid;
+use courier_net::pidfile::{open_lock, try_lock};
 
 fn strerror(e: &std::io::Error) -> String {
     courier_common::strerror(e)
