@@ -133,15 +133,14 @@ pub fn run(args: &[OsString]) -> u8 {
                 eprintln!("-start must be followed by a command to execute");
                 return 1;
             }
-            let (lock, pipe) = daemon::start(&lockfile);
-            daemon_lock = Some(lock);
+            let starting = daemon::start(&lockfile);
             let _ = mask.thread_block();
             child = Some(start_child(
                 &program,
                 child_user.as_deref(),
                 child_group.as_deref(),
             ));
-            daemon::started(&pidfile, pipe);
+            daemon_lock = Some(starting.started(&pidfile));
         }
         2 => return daemon::stop(&lockfile, &pidfile),
         3 => return daemon::restart(&lockfile, &pidfile),

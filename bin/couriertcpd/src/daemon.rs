@@ -14,13 +14,10 @@
 //!   every 10 s after, until the lock is free. Always exit 0.
 //! - Restart: SIGHUP to the pid in `FILE` if the lock is held. Always exit 0.
 
-use courier_net::pidfile::{lock_path, open_lock, read_pid, try_lock};
-use courier_privsep::{Forked, fork};
+pub use courier_net::pidfile::Starting;
+use courier_net::pidfile::{Detach, daemon_start, lock_path, open_lock, read_pid, try_lock};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Pid, getpid, pipe, read, setpgid, write};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -60,79 +57,10 @@ pub fn restart(pid_file: &Path) {
     }
 }
 
-/// A daemon that has forked away but not yet told its starter it is running.
-pub struct Starting {
-    ready: OwnedFd,
-    /// Kept open for the daemon's life: closing it would drop the lock.
-    lock: File,
-}
-
 /// Forks into the background (see the module docs). Returns in the daemon only; the
 /// starting process exits here.
 pub fn start(pid_file: &Path) -> Starting {
-    let lock_file = lock_path(pid_file);
-    let (rd, wr) = match pipe() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("pipe: {}", e.desc());
-            std::process::exit(1);
-        }
-    };
-    match fork() {
-        Err(e) => {
-            eprintln!("fork: {}", e.desc());
-            std::process::exit(1);
-        }
-        Ok(Forked::Parent(_)) => {
-            drop(wr);
-            let mut c = [1u8];
-            let ok = matches!(read(&rd, &mut c), Ok(1)) && c[0] == 0;
-            if ok {
-                std::process::exit(0);
-            }
-            eprintln!("ll_daemon_start: Resource temporarily unavailable");
-            std::process::exit(1);
-        }
-        Ok(Forked::Child) => {}
-    }
-    drop(rd);
-    match fork() {
-        Ok(Forked::Child) => {}
-        Ok(Forked::Parent(_)) => std::process::exit(0),
-        Err(e) => {
-            eprintln!("fork: {}", e.desc());
-            std::process::exit(0);
-        }
-    }
-    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
-    let lock = match open_lock(&lock_file) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("{}: {}", lock_file.display(), courier_common::strerror(&e));
-            std::process::exit(1);
-        }
-    };
-    if !try_lock(&lock) {
-        // Already running: pretend success, as Courier does.
-        let _ = write(&wr, &[0]);
-        std::process::exit(0);
-    }
-    Starting { ready: wr, lock }
-}
-
-impl Starting {
-    /// Writes the pid file and releases the waiting starter; returns the lock to keep.
-    pub fn started(self, pid_file: &Path) -> File {
-        let _ = std::fs::remove_file(pid_file);
-        let written = File::create(pid_file)
-            .and_then(|mut f| f.write_all(format!("{}\n", getpid()).as_bytes()));
-        if let Err(e) = written {
-            eprintln!("{}: {}", pid_file.display(), courier_common::strerror(&e));
-            std::process::exit(1);
-        }
-        let _ = write(&self.ready, &[0]);
-        self.lock
-    }
+    daemon_start(&lock_path(pid_file), Detach::NewProcessGroup)
 }
 
 /// stdin, stdout and stderr to /dev/null (Courier's `ll_daemon_resetio`).

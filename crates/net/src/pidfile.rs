@@ -107,3 +107,98 @@ mod tests {
         assert!(restart(&t.path().join("missing/x.pid")).is_err());
     }
 }
+
+/// How a starting daemon detaches from the process that started it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detach {
+    /// `setsid()`: a new session (courierlogger).
+    NewSession,
+    /// `setpgid(0, 0)`: a new process group, so `-stop` reaches the children
+    /// (couriertcpd).
+    NewProcessGroup,
+}
+
+/// A daemon that holds its lock and has not yet told the starter it is ready.
+#[derive(Debug)]
+pub struct Starting {
+    ready: std::os::fd::OwnedFd,
+    lock: File,
+}
+
+/// Courier's `ll_daemon_start`: fork; the child forks again and exits, so the
+/// daemon is nobody's child; the daemon detaches, takes the lock of `lock_file`
+/// (already held: another daemon runs, and the start "succeeds" quietly) and
+/// returns. The starter waits until [`Starting::started`] and exits 0, or exits 1
+/// with Courier's `ll_daemon_start` message if the daemon died first. Returns only
+/// in the daemon. Call while single-threaded.
+pub fn daemon_start(lock_file: &Path, detach: Detach) -> Starting {
+    use courier_privsep::{Forked, fork};
+    use std::io::Read;
+    let (rd, wr) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("pipe: {}", e.desc());
+            std::process::exit(1);
+        }
+    };
+    match fork() {
+        Err(e) => {
+            eprintln!("fork: {}", e.desc());
+            std::process::exit(1);
+        }
+        Ok(Forked::Parent(_)) => {
+            drop(wr);
+            let mut byte = [1u8];
+            let got = File::from(rd).read(&mut byte).unwrap_or(0);
+            if got == 1 && byte[0] == 0 {
+                std::process::exit(0);
+            }
+            eprintln!("ll_daemon_start: Resource temporarily unavailable");
+            std::process::exit(1);
+        }
+        Ok(Forked::Child) => {}
+    }
+    drop(rd);
+    match fork() {
+        Ok(Forked::Child) => {}
+        Ok(Forked::Parent(_)) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("fork: {}", e.desc());
+            std::process::exit(0);
+        }
+    }
+    let _ = match detach {
+        Detach::NewSession => nix::unistd::setsid().map(drop),
+        Detach::NewProcessGroup => nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0)),
+    };
+    let lock = match open_lock(lock_file) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{}: {}", lock_file.display(), courier_common::strerror(&e));
+            std::process::exit(1);
+        }
+    };
+    if !try_lock(&lock) {
+        // Already running: pretend success, quietly, as Courier does.
+        let _ = nix::unistd::write(&wr, &[0]);
+        std::process::exit(0);
+    }
+    Starting { ready: wr, lock }
+}
+
+impl Starting {
+    /// Writes `pid_file` (`<pid>\n`) and releases the waiting starter; returns the
+    /// lock, which the daemon keeps for its lifetime.
+    pub fn started(self, pid_file: &Path) -> File {
+        use std::io::Write;
+        let _ = std::fs::remove_file(pid_file);
+        let written = File::create(pid_file)
+            .and_then(|mut f| f.write_all(format!("{}\n", std::process::id()).as_bytes()));
+        if let Err(e) = written {
+            eprintln!("{}: {}", pid_file.display(), courier_common::strerror(&e));
+            std::process::exit(1);
+        }
+        let _ = nix::unistd::write(&self.ready, &[0]);
+        self.lock
+    }
+}
