@@ -15,6 +15,10 @@
 //! (`maildirmake -> /usr/bin/maildirmake.courier`, ...) runs every test with Courier
 //! on both sides: that is how the tests were checked to encode Courier's behaviour.
 
+pub mod clientkit;
+pub mod imapkit;
+pub mod pop3kit;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fmt::Write as _;

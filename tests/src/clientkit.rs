@@ -1,0 +1,1 @@
+//! Shared helpers for real-client (imaplib, curl, mbsync, fetchmail) tests and the load tool.

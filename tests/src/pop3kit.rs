@@ -1,0 +1,1 @@
+//! Shared helpers for the pop3d end-to-end tests.
