@@ -107,7 +107,7 @@ Options:
   --maildir DIR  --deliver-cmd CMD  --wait S (10)  --settle-ms MS (300)
   --sessions N (200)  --server-pid PID (repeatable)  --env-marker K=V
   --clients N (8, at most 2000)  --seconds S (10, at most 3600)  --max-ops N  --pop3
-  --seed N (1)  --timeout S (300: socket timeout)
+  --seed N (1)  --timeout S (300: socket timeout)  --warmup N (1: untimed FETCHes first)
 ";
 
 /// Parsed command line.
@@ -139,6 +139,8 @@ pub struct Opts {
     pub max_ops: Option<u64>,
     pub pop3: bool,
     pub seed: u64,
+    /// Untimed runs before the timed ones (fetch).
+    pub warmup: usize,
 }
 
 fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, Error> {
@@ -184,6 +186,7 @@ impl Opts {
             max_ops: None,
             pop3: cmd == "pop3",
             seed: 1,
+            warmup: 1,
         };
         let mut it = args[1..].iter();
         while let Some(k) = it.next() {
@@ -238,6 +241,7 @@ impl Opts {
                 "--seconds" => o.seconds = num(k, &v)?,
                 "--max-ops" => o.max_ops = Some(num(k, &v)?),
                 "--seed" => o.seed = num(k, &v)?,
+                "--warmup" => o.warmup = num(k, &v)?,
                 _ => return Err(Error::usage(format!("unknown option {k}"))),
             }
         }

@@ -59,6 +59,9 @@ pub fn fetch(o: &Opts) -> Result<Vec<Report>, Error> {
     let exists = c.select(&o.mailbox)?;
     let mut r = Report::new(&o.row_or("fetch"), &o.label, "s", f64::from(exists));
     let cmd = format!("FETCH 1:* {}", o.items);
+    for _ in 0..o.warmup {
+        c.simple(&cmd)?;
+    }
     let mut bytes = 0u64;
     for _ in 0..o.reps {
         o.before_each()?;
@@ -83,6 +86,7 @@ pub fn fetch(o: &Opts) -> Result<Vec<Report>, Error> {
     c.logout();
     r.extra("messages", exists);
     r.extra("response_bytes", bytes);
+    r.extra("warmup", o.warmup);
     r.note = cmd;
     Ok(vec![r])
 }
