@@ -260,9 +260,11 @@ impl Imap {
                 )));
             }
         }
+        let mut buf = Vec::with_capacity(msg.len() + 2);
+        buf.extend_from_slice(msg);
+        buf.extend_from_slice(b"\r\n");
         let w = self.reader()?.get_mut();
-        w.write_all(msg)
-            .and_then(|()| w.write_all(b"\r\n"))
+        w.write_all(&buf)
             .and_then(|()| w.flush())
             .map_err(|e| Error::io("IMAP write APPEND literal".to_string(), e))?;
         self.finish(&tag, &mut |_| {})

@@ -70,9 +70,13 @@ impl Pop3 {
     }
 
     fn send(&mut self, line: &str) -> Result<(), Error> {
+        // One write per command: a command split over two segments costs a
+        // round trip on some servers.
+        let mut buf = Vec::with_capacity(line.len() + 2);
+        buf.extend_from_slice(line.as_bytes());
+        buf.extend_from_slice(b"\r\n");
         let w = self.reader()?.get_mut();
-        w.write_all(line.as_bytes())
-            .and_then(|()| w.write_all(b"\r\n"))
+        w.write_all(&buf)
             .and_then(|()| w.flush())
             .map_err(|e| Error::io("POP3 write".to_string(), e))
     }

@@ -1,0 +1,427 @@
+//! Real IMAP clients against our imapd through the whole login chain
+//! (couriertcpd -> imaplogin -> authdaemond -> exec `ours("imapd")`): Python's
+//! imaplib (in clear and over STARTTLS), curl, and mbsync (isync) syncing a
+//! folder tree both ways.
+//!
+//! Root only (the chain drops to the account's uid); a client that is not
+//! installed is a printed SKIP. Pointing COURIER_BIN_DIR at a directory whose
+//! `imapd` is Debian's runs the same tests against Courier's imapd.
+
+use e2e::clientkit::*;
+use e2e::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The chain with our imapd after login, and three messages in INBOX.
+fn setup(t: &str) -> Option<(Fixture, ChainServer)> {
+    if !chain_prereqs(t) {
+        return None;
+    }
+    let fx = Fixture::new("");
+    for s in ["first", "second", "third"] {
+        fx.deliver(s);
+    }
+    let srv = fx.start(&fx.imap_spec(&ours("imapd")));
+    Some((fx, srv))
+}
+
+const IMAPLIB_SESSION: &str = r#"
+import imaplib, ssl, sys
+port, pw, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+m = imaplib.IMAP4("127.0.0.1", port)
+if mode == "starttls":
+    c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+    print("STARTTLS", m.starttls(ssl_context=c)[0])
+print("LOGIN", m.login("vuser", pw)[0])
+typ, boxes = m.list()
+print("LIST", typ, " | ".join(b.decode() for b in boxes))
+typ, d = m.select("INBOX"); print("SELECT", typ, d[0].decode())
+typ, d = m.search(None, "ALL"); print("SEARCH_ALL", d[0].decode())
+typ, d = m.search(None, "SUBJECT", "second"); print("SEARCH_SUBJECT", d[0].decode())
+typ, d = m.fetch("1", "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+print("FETCH1", d[0][0].decode(), "|", d[0][1].decode().strip())
+typ, d = m.fetch("2", "(BODY.PEEK[TEXT])"); print("BODY2", d[0][1].decode().strip())
+typ, d = m.store("1", "+FLAGS", "(\\Flagged)"); print("STORE", typ, d[0].decode())
+typ, d = m.fetch("1", "(FLAGS)"); print("FLAGS1", d[0].decode())
+msg = b"From: py@example.org\r\nSubject: appended by imaplib\r\nMessage-ID: <py1@e2e>\r\n\r\nAppended body.\r\n"
+typ, d = m.append("INBOX", "(\\Seen)", None, msg); print("APPEND", typ, d[0].decode())
+m.noop()
+typ, d = m.search(None, "SEEN"); print("SEARCH_SEEN", d[0].decode())
+typ, d = m.create("INBOX.Work"); print("CREATE", typ)
+typ, d = m.copy("1", "INBOX.Work"); print("COPY", typ)
+typ, d = m.store("2", "+FLAGS", "(\\Deleted)")
+typ, d = m.expunge(); print("EXPUNGE", typ, " ".join(x.decode() for x in d if x))
+typ, d = m.search(None, "ALL"); print("SEARCH_AFTER", d[0].decode())
+typ, d = m.status("INBOX.Work", "(MESSAGES)"); print("STATUS", d[0].decode())
+typ, d = m.list(); print("LIST2", " | ".join(b.decode() for b in d))
+print("LOGOUT", m.logout()[0])
+"#;
+
+/// The value printed after `key ` by the Python script (first such line).
+fn field<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")))
+        .unwrap_or_else(|| panic!("no {key} line in:\n{out}"))
+}
+
+fn check_imaplib_session(out: &str, fx: &Fixture) {
+    assert_eq!(field(out, "LOGIN"), "OK", "{out}");
+    assert!(
+        field(out, "LIST").contains("\"INBOX\"") || field(out, "LIST").contains(" INBOX"),
+        "{out}"
+    );
+    assert_eq!(field(out, "SELECT"), "OK 3", "{out}");
+    assert_eq!(field(out, "SEARCH_ALL"), "1 2 3", "{out}");
+    assert_eq!(field(out, "SEARCH_SUBJECT"), "2", "{out}");
+    let f1 = field(out, "FETCH1");
+    assert!(f1.contains("UID ") && f1.contains("RFC822.SIZE "), "{out}");
+    assert!(f1.ends_with("| Subject: first"), "{out}");
+    assert_eq!(field(out, "BODY2"), "Body of second.", "{out}");
+    assert!(field(out, "STORE").starts_with("OK"), "{out}");
+    assert!(field(out, "FLAGS1").contains("\\Flagged"), "{out}");
+    assert!(field(out, "APPEND").starts_with("OK"), "{out}");
+    assert_eq!(field(out, "SEARCH_SEEN"), "4", "{out}");
+    assert_eq!(field(out, "CREATE"), "OK", "{out}");
+    assert_eq!(field(out, "COPY"), "OK", "{out}");
+    assert_eq!(field(out, "EXPUNGE"), "OK 2", "{out}");
+    assert_eq!(field(out, "SEARCH_AFTER"), "1 2 3", "{out}");
+    assert!(field(out, "STATUS").contains("(MESSAGES 1)"), "{out}");
+    assert!(field(out, "LIST2").contains("INBOX.Work"), "{out}");
+    assert_eq!(field(out, "LOGOUT"), "BYE", "{out}");
+    // On disk: the folder, the copy (flagged), the appended message (seen), and
+    // the expunged one gone.
+    let md = fx.home.join("Maildir");
+    let work = message_files(&md.join(".Work"));
+    assert_eq!(work.len(), 1, "{work:?}");
+    assert!(name_flags(&work[0]).contains('F'), "{work:?}");
+    let inbox = message_files(&md);
+    assert_eq!(inbox.len(), 3, "{inbox:?}");
+    let mids: Vec<String> = inbox.iter().filter_map(|f| file_message_id(f)).collect();
+    assert!(!mids.contains(&"<second@e2e>".to_string()), "{mids:?}");
+    let appended = inbox
+        .iter()
+        .find(|f| file_message_id(f).as_deref() == Some("<py1@e2e>"))
+        .unwrap_or_else(|| panic!("appended message not on disk: {inbox:?}"));
+    assert!(name_flags(appended).contains('S'), "{appended:?}");
+}
+
+#[test]
+fn imaplib_session_lists_selects_fetches_stores_appends_searches_and_expunges() {
+    let t = "imaplib_session_lists_selects_fetches_stores_appends_searches_and_expunges";
+    let Some((fx, srv)) = setup(t) else {
+        return;
+    };
+    let out = py(
+        IMAPLIB_SESSION,
+        &[&srv.port.to_string(), VUSER_PASSWORD, "clear"],
+    );
+    check_imaplib_session(&out, &fx);
+    assert!(
+        srv.wait_log("INFO: LOGIN, user=vuser", Duration::from_secs(5)),
+        "{}",
+        srv.log()
+    );
+}
+
+#[test]
+fn imaplib_session_over_starttls_works_the_same() {
+    let t = "imaplib_session_over_starttls_works_the_same";
+    let Some((fx, srv)) = setup(t) else {
+        return;
+    };
+    let out = py(
+        IMAPLIB_SESSION,
+        &[&srv.port.to_string(), VUSER_PASSWORD, "starttls"],
+    );
+    assert_eq!(field(&out, "STARTTLS"), "OK", "{out}");
+    check_imaplib_session(&out, &fx);
+    assert!(
+        srv.wait_log("starttls=1", Duration::from_secs(5)),
+        "{}",
+        srv.log()
+    );
+}
+
+fn curl(args: &[&str]) -> Outcome {
+    Run::new(Path::new("/usr/bin/curl"), "curl")
+        .args(["-sS", "--max-time", "30"])
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .run()
+}
+
+#[test]
+fn curl_lists_fetches_by_uid_searches_appends_and_uses_starttls() {
+    let t = "curl_lists_fetches_by_uid_searches_appends_and_uses_starttls";
+    let Some(_) = client(t, "curl") else {
+        return;
+    };
+    let Some((fx, srv)) = setup(t) else {
+        return;
+    };
+    let base = format!("imap://vuser:{VUSER_PASSWORD}@127.0.0.1:{}", srv.port);
+    let list = curl(&[&format!("{base}/")]);
+    assert_eq!(list.code, Some(0), "{list:?}");
+    assert!(
+        list.stdout.contains("* LIST (") && list.stdout.contains("INBOX"),
+        "{list:?}"
+    );
+    let one = curl(&[&format!("{base}/INBOX;UID=1")]);
+    assert_eq!(one.code, Some(0), "{one:?}");
+    assert!(one.stdout.contains("Subject: first"), "{one:?}");
+    assert!(one.stdout.contains("Body of first."), "{one:?}");
+    let search = curl(&[&format!("{base}/INBOX?SUBJECT%20third")]);
+    assert_eq!(search.code, Some(0), "{search:?}");
+    assert!(search.stdout.contains("* SEARCH 3"), "{search:?}");
+    // STARTTLS required, certificate not checked (self-signed).
+    let tls = curl(&["--ssl-reqd", "-k", &format!("{base}/INBOX;UID=2")]);
+    assert_eq!(tls.code, Some(0), "{tls:?}");
+    assert!(tls.stdout.contains("Body of second."), "{tls:?}");
+    // APPEND by upload, then fetch it back by its UID.
+    let upload = fx.dir.join("upload.eml");
+    std::fs::write(
+        &upload,
+        "From: curl@example.org\r\nSubject: uploaded by curl\r\nMessage-ID: <curl1@e2e>\r\n\r\nUploaded body.\r\n",
+    )
+    .unwrap();
+    let up = curl(&["-T", &upload.to_string_lossy(), &format!("{base}/INBOX")]);
+    assert_eq!(up.code, Some(0), "{up:?}");
+    let back = curl(&[&format!("{base}/INBOX;UID=4")]);
+    assert_eq!(back.code, Some(0), "{back:?}");
+    assert!(back.stdout.contains("Uploaded body."), "{back:?}");
+    let inbox = message_files(&fx.home.join("Maildir"));
+    assert_eq!(inbox.len(), 4, "{inbox:?}");
+    assert!(
+        srv.wait_log("starttls=1", Duration::from_secs(5)),
+        "{}",
+        srv.log()
+    );
+}
+
+/// Message files under a local (Verbatim) or server (Maildir++) tree, by
+/// folder, as sorted lists of (flags, contents).
+fn tree_messages(folders: &[(&str, PathBuf)]) -> BTreeMap<String, Vec<(String, Vec<u8>)>> {
+    let mut m = BTreeMap::new();
+    for (name, dir) in folders {
+        let mut v: Vec<(String, Vec<u8>)> = message_files(dir)
+            .into_iter()
+            .map(|f| (name_flags(&f), without_tuid(&std::fs::read(&f).unwrap())))
+            .collect();
+        v.sort();
+        m.insert(name.to_string(), v);
+    }
+    m
+}
+
+/// `msg` without the `X-TUID:` header line mbsync inserts into every message
+/// it propagates (its own marker for finding it again, isync's design).
+fn without_tuid(msg: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(msg);
+    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let head: Vec<&str> = head
+        .lines()
+        .filter(|l| !l.starts_with("X-TUID: "))
+        .collect();
+    format!("{}\n\n{body}", head.join("\n")).into_bytes()
+}
+
+/// Names and contents of every message file: to prove a sync changed nothing.
+fn file_snapshot(folders: &[PathBuf]) -> Vec<(PathBuf, Vec<u8>)> {
+    folders
+        .iter()
+        .flat_map(|d| message_files(d))
+        .map(|f| {
+            let c = std::fs::read(&f).unwrap();
+            (f, c)
+        })
+        .collect()
+}
+
+fn local_maildir(dir: &Path) {
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+}
+
+fn mbsync(conf: &Path, home: &Path) -> Outcome {
+    Run::new(
+        &which("mbsync").unwrap_or_else(|| "mbsync".into()),
+        "mbsync",
+    )
+    .args(["-c", &conf.to_string_lossy(), "-a"])
+    .env("HOME", home)
+    .timeout(Duration::from_secs(60))
+    .run()
+}
+
+#[test]
+fn mbsync_syncs_a_folder_tree_both_ways_and_a_second_sync_changes_nothing() {
+    let t = "mbsync_syncs_a_folder_tree_both_ways_and_a_second_sync_changes_nothing";
+    let Some(_) = client(t, "mbsync") else {
+        return;
+    };
+    let Some((fx, srv)) = setup(t) else {
+        return;
+    };
+    // Server side: a folder with a message, made through IMAP.
+    let out = py(
+        r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("vuser", sys.argv[2])
+print("CREATE", m.create("INBOX.Work")[0])
+msg = b"From: w@example.org\r\nSubject: work item\r\nMessage-ID: <work1@e2e>\r\n\r\nWork body.\r\n"
+print("APPEND", m.append("INBOX.Work", "(\\Seen)", None, msg)[0])
+m.logout()
+"#,
+        &[&srv.port.to_string(), VUSER_PASSWORD],
+    );
+    assert!(
+        out.contains("CREATE OK") && out.contains("APPEND OK"),
+        "{out}"
+    );
+    // Local side: INBOX empty, Projects and Projects/2025 with a message each.
+    let local = fx.dir.join("local");
+    let ihome = fx.dir.join("mbhome");
+    std::fs::create_dir_all(&ihome).unwrap();
+    for f in ["INBOX", "Projects", "Projects/2025"] {
+        local_maildir(&local.join(f));
+    }
+    std::fs::write(
+        local.join("Projects/cur/1700000000.1_1.local:2,S"),
+        "From: l@example.org\nSubject: local project\nMessage-ID: <proj1@e2e>\n\nProject body.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        local.join("Projects/2025/new/1700000001.2_1.local"),
+        "From: l@example.org\nSubject: nested\nMessage-ID: <nested1@e2e>\n\nNested body.\n",
+    )
+    .unwrap();
+    let conf = fx.dir.join("mbsyncrc");
+    std::fs::write(
+        &conf,
+        format!(
+            "IMAPAccount srv\nHost 127.0.0.1\nPort {}\nUser vuser\nPass {VUSER_PASSWORD}\n\
+             SSLType None\nAuthMechs LOGIN\n\n\
+             IMAPStore remote\nAccount srv\n\n\
+             MaildirStore local\nPath {}/\nInbox {}/INBOX\nSubFolders Verbatim\n\n\
+             Channel sync\nFar :remote:\nNear :local:\nPatterns *\nCreate Both\n\
+             Expunge Both\nSyncState *\nSync All\n",
+            srv.port,
+            local.display(),
+            local.display()
+        ),
+    )
+    .unwrap();
+    let first = mbsync(&conf, &ihome);
+    assert_eq!(first.code, Some(0), "first sync: {first:?}");
+
+    let md = fx.home.join("Maildir");
+    let server = vec![
+        ("INBOX", md.clone()),
+        ("Work", md.join(".Work")),
+        ("Projects", md.join(".Projects")),
+        ("Projects/2025", md.join(".Projects.2025")),
+    ];
+    let near = vec![
+        ("INBOX", local.join("INBOX")),
+        ("Work", local.join("Work")),
+        ("Projects", local.join("Projects")),
+        ("Projects/2025", local.join("Projects/2025")),
+    ];
+    for (name, dir) in &server {
+        assert!(
+            dir.join("cur").is_dir(),
+            "server folder {name} missing: {}",
+            dir.display()
+        );
+    }
+    for (name, dir) in &near {
+        assert!(
+            dir.join("cur").is_dir(),
+            "local folder {name} missing: {}",
+            dir.display()
+        );
+    }
+    let counts: Vec<usize> = server.iter().map(|(_, d)| message_files(d).len()).collect();
+    assert_eq!(counts, vec![3, 1, 1, 1], "server side after the first sync");
+    let counts: Vec<usize> = near.iter().map(|(_, d)| message_files(d).len()).collect();
+    assert_eq!(counts, vec![3, 1, 1, 1], "local side after the first sync");
+    // The same bytes on both sides, but for mbsync's X-TUID line.
+    let s = tree_messages(&server);
+    let n = tree_messages(&near);
+    for (name, msgs) in &s {
+        let ours: Vec<&Vec<u8>> = msgs.iter().map(|(_, c)| c).collect();
+        let theirs: Vec<&Vec<u8>> = n[name].iter().map(|(_, c)| c).collect();
+        let (mut a, mut b) = (ours.clone(), theirs.clone());
+        a.sort();
+        b.sort();
+        assert!(
+            a == b,
+            "{name}: contents differ\nserver: {:?}\nlocal: {:?}",
+            a.iter()
+                .map(|c| String::from_utf8_lossy(c))
+                .collect::<Vec<_>>(),
+            b.iter()
+                .map(|c| String::from_utf8_lossy(c))
+                .collect::<Vec<_>>()
+        );
+    }
+    // The \Seen of the local Projects message reached the server.
+    assert_eq!(s["Projects"][0].0, "S", "{:?}", s["Projects"]);
+
+    // Flag changes both ways: \Flagged locally on the Projects message, \Seen
+    // on the server (through IMAP) on INBOX message 1.
+    let proj = message_files(&local.join("Projects"));
+    let p = &proj[0];
+    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+    let (base, flags) = name.split_once(":2,").unwrap_or((&name, ""));
+    let mut f: Vec<char> = flags.chars().chain(['F']).collect();
+    f.sort();
+    f.dedup();
+    let renamed = p.with_file_name(format!("{base}:2,{}", f.iter().collect::<String>()));
+    std::fs::rename(p, &renamed).unwrap();
+    let out = py(
+        r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("vuser", sys.argv[2])
+m.select("INBOX")
+print("STORE", m.store("1", "+FLAGS", "(\\Seen)")[0])
+m.logout()
+"#,
+        &[&srv.port.to_string(), VUSER_PASSWORD],
+    );
+    assert!(out.contains("STORE OK"), "{out}");
+    let second = mbsync(&conf, &ihome);
+    assert_eq!(second.code, Some(0), "second sync: {second:?}");
+    let sp = message_files(&md.join(".Projects"));
+    assert!(
+        name_flags(&sp[0]).contains('F'),
+        "local \\Flagged not on the server: {sp:?}"
+    );
+    let li = message_files(&local.join("INBOX"));
+    assert_eq!(
+        li.iter().filter(|f| name_flags(f).contains('S')).count(),
+        1,
+        "server \\Seen not in the local INBOX: {li:?}"
+    );
+
+    // A third sync finds nothing to do: no file on either side changes.
+    let all: Vec<PathBuf> = server
+        .iter()
+        .chain(near.iter())
+        .map(|(_, d)| d.clone())
+        .collect();
+    let before = file_snapshot(&all);
+    let third = mbsync(&conf, &ihome);
+    assert_eq!(third.code, Some(0), "third sync: {third:?}");
+    let after = file_snapshot(&all);
+    assert!(
+        before == after,
+        "a no-op sync changed files:\nbefore {:?}\nafter {:?}",
+        before.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        after.iter().map(|(p, _)| p).collect::<Vec<_>>()
+    );
+}
