@@ -108,6 +108,7 @@ Options:
   --sessions N (200)  --server-pid PID (repeatable)  --env-marker K=V
   --clients N (8, at most 2000)  --seconds S (10, at most 3600)  --max-ops N  --pop3
   --seed N (1)  --timeout S (300: socket timeout)  --warmup N (1: untimed FETCHes first)
+  --budget S            start no repetition after S seconds (one always runs)
 ";
 
 /// Parsed command line.
@@ -141,6 +142,8 @@ pub struct Opts {
     pub seed: u64,
     /// Untimed runs before the timed ones (fetch).
     pub warmup: usize,
+    /// No new repetition starts after this long (at least one always runs).
+    pub budget: Option<Duration>,
 }
 
 fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, Error> {
@@ -187,6 +190,7 @@ impl Opts {
             pop3: cmd == "pop3",
             seed: 1,
             warmup: 1,
+            budget: None,
         };
         let mut it = args[1..].iter();
         while let Some(k) = it.next() {
@@ -242,6 +246,7 @@ impl Opts {
                 "--max-ops" => o.max_ops = Some(num(k, &v)?),
                 "--seed" => o.seed = num(k, &v)?,
                 "--warmup" => o.warmup = num(k, &v)?,
+                "--budget" => o.budget = Some(Duration::from_secs_f64(num(k, &v)?)),
                 _ => return Err(Error::usage(format!("unknown option {k}"))),
             }
         }
@@ -296,6 +301,16 @@ impl Opts {
             }
             None => (self.user.clone(), self.pass.clone()),
         }
+    }
+
+    /// Repetition numbers 0..reps, stopping early once `--budget` has passed
+    /// (measured from the first call to `next`; one repetition always runs).
+    pub fn reps_within_budget(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut start: Option<std::time::Instant> = None;
+        (0..self.reps).take_while(move |i| {
+            let s = *start.get_or_insert_with(std::time::Instant::now);
+            *i == 0 || self.budget.is_none_or(|b| s.elapsed() < b)
+        })
     }
 
     /// Runs `--before-each` (untimed); fails when it fails.
@@ -398,6 +413,14 @@ mod tests {
         assert_eq!(o.user_n(0), ("user5".into(), "pass5".into()));
         assert_eq!(o.user_n(2), ("user7".into(), "pass7".into()));
         assert_eq!(o.user_n(3), ("user5".into(), "pass5".into()));
+    }
+
+    #[test]
+    fn budget_stops_repetitions_but_always_runs_one() {
+        let o = Opts::parse(&args("fetch --reps 4 --budget 0")).unwrap();
+        assert_eq!(o.reps_within_budget().count(), 1);
+        let o = Opts::parse(&args("fetch --reps 4")).unwrap();
+        assert_eq!(o.reps_within_budget().count(), 4);
     }
 
     #[test]

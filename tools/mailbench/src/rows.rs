@@ -36,7 +36,7 @@ pub fn select(o: &Opts) -> Result<Vec<Report>, Error> {
     let mut first = Report::new(&o.row_or("select_first"), &o.label, "s", 1.0);
     let mut second = Report::new(&o.row_or2("select_second"), &o.label, "s", 1.0);
     let mut exists = 0;
-    for _ in 0..o.reps {
+    for _ in o.reps_within_budget() {
         o.before_each()?;
         let (s, n) = timed_select(o)?;
         first.samples.push(s);
@@ -63,7 +63,7 @@ pub fn fetch(o: &Opts) -> Result<Vec<Report>, Error> {
         c.simple(&cmd)?;
     }
     let mut bytes = 0u64;
-    for _ in 0..o.reps {
+    for _ in o.reps_within_budget() {
         o.before_each()?;
         let (mut n, mut b) = (0u32, 0u64);
         let t = Instant::now();
@@ -106,7 +106,7 @@ pub fn scattered(exists: u32, count: usize) -> Vec<u32> {
 pub fn copy(o: &Opts) -> Result<Vec<Report>, Error> {
     let name = if o.mv { "move" } else { "copy" };
     let mut r = Report::new(&o.row_or(name), &o.label, "s", o.count as f64);
-    for _ in 0..o.reps {
+    for _ in o.reps_within_budget() {
         o.before_each()?;
         let mut c = session(o, &o.user, &o.pass)?;
         c.capability()?;
@@ -150,7 +150,7 @@ pub fn copy(o: &Opts) -> Result<Vec<Report>, Error> {
 pub fn append(o: &Opts) -> Result<Vec<Report>, Error> {
     let mut r = Report::new(&o.row_or("append"), &o.label, "s", o.count as f64);
     let mut bytes = 0u64;
-    for rep in 0..o.reps {
+    for rep in o.reps_within_budget() {
         o.before_each()?;
         let msgs: Vec<Vec<u8>> = (0..o.count)
             .map(|i| msggen::message(o.seed, (rep * o.count + i) as u64))
@@ -174,7 +174,7 @@ pub fn append(o: &Opts) -> Result<Vec<Report>, Error> {
 /// (the folder is filled by APPEND first when it has fewer).
 pub fn expunge(o: &Opts) -> Result<Vec<Report>, Error> {
     let mut r = Report::new(&o.row_or("expunge"), &o.label, "s", o.count as f64);
-    for rep in 0..o.reps {
+    for rep in o.reps_within_budget() {
         o.before_each()?;
         let mut c = session(o, &o.user, &o.pass)?;
         let mut exists = c.select(&o.mailbox)? as usize;
@@ -223,7 +223,7 @@ pub fn idle(o: &Opts) -> Result<Vec<Report>, Error> {
     }
     c.select(&o.mailbox)?;
     let mut timeouts = 0;
-    for rep in 0..o.reps {
+    for rep in o.reps_within_budget() {
         let tag = c.idle_start(&mut |_| {})?;
         // Let the server arm its watcher (the same pause for every server).
         let _ = c.wait_for(Duration::from_millis(o.settle_ms), &mut |_| false)?;
@@ -318,7 +318,7 @@ pub fn memory(o: &Opts) -> Result<Vec<Report>, Error> {
 pub fn pop3(o: &Opts) -> Result<Vec<Report>, Error> {
     let mut r = Report::new(&o.row_or("pop3_retr_all"), &o.label, "s", 0.0);
     let (mut msgs, mut bytes) = (0u32, 0u64);
-    for _ in 0..o.reps {
+    for _ in o.reps_within_budget() {
         o.before_each()?;
         let mut c = Pop3::connect(&o.target)?;
         c.login(&o.user, &o.pass)?;
