@@ -108,7 +108,9 @@ Options:
   --sessions N (200)  --server-pid PID (repeatable)  --env-marker K=V
   --clients N (8, at most 2000)  --seconds S (10, at most 3600)  --max-ops N  --pop3
   --seed N (1)  --timeout S (300: socket timeout)  --warmup N (1: untimed FETCHes first)
-  --budget S            start no repetition after S seconds (one always runs)
+  --budget S            start no repetition after S seconds (one always runs; pop3
+                        stops a repetition there too and reports the partial rate)
+  --pipeline N (1)      pop3: RETR commands sent ahead (RFC 2449 PIPELINING)
 ";
 
 /// Parsed command line.
@@ -144,6 +146,8 @@ pub struct Opts {
     pub warmup: usize,
     /// No new repetition starts after this long (at least one always runs).
     pub budget: Option<Duration>,
+    /// POP3 RETR commands in flight at once (RFC 2449 PIPELINING); 1 = none.
+    pub pipeline: usize,
 }
 
 fn num<T: std::str::FromStr>(k: &str, v: &str) -> Result<T, Error> {
@@ -191,6 +195,7 @@ impl Opts {
             seed: 1,
             warmup: 1,
             budget: None,
+            pipeline: 1,
         };
         let mut it = args[1..].iter();
         while let Some(k) = it.next() {
@@ -246,6 +251,7 @@ impl Opts {
                 "--max-ops" => o.max_ops = Some(num(k, &v)?),
                 "--seed" => o.seed = num(k, &v)?,
                 "--warmup" => o.warmup = num(k, &v)?,
+                "--pipeline" => o.pipeline = num(k, &v)?,
                 "--budget" => o.budget = Some(Duration::from_secs_f64(num(k, &v)?)),
                 _ => return Err(Error::usage(format!("unknown option {k}"))),
             }

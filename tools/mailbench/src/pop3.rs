@@ -118,7 +118,29 @@ impl Pop3 {
 
     /// A multi-line command; each body line (without CR LF) goes to `on`.
     pub fn multi(&mut self, line: &str, on: &mut dyn FnMut(&[u8])) -> Result<Body, Error> {
-        self.cmd(line)?;
+        self.send(line)?;
+        self.read_multi(line, on)
+    }
+
+    /// Sends several commands at once (RFC 2449 PIPELINING) without reading.
+    pub fn send_batch(&mut self, lines: &[String]) -> Result<(), Error> {
+        let mut buf = Vec::new();
+        for l in lines {
+            buf.extend_from_slice(l.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        }
+        let w = self.reader()?.get_mut();
+        w.write_all(&buf)
+            .and_then(|()| w.flush())
+            .map_err(|e| Error::io("POP3 write".to_string(), e))
+    }
+
+    /// Reads the reply to an already sent multi-line command `line`.
+    pub fn read_multi(&mut self, line: &str, on: &mut dyn FnMut(&[u8])) -> Result<Body, Error> {
+        let s = self.status_line()?;
+        if !s.starts_with("+OK") {
+            return Err(Error::protocol(format!("{line}: {s}")));
+        }
         let mut body = Body::default();
         let mut buf = Vec::with_capacity(1024);
         let r = self.reader()?;
