@@ -22,7 +22,13 @@ fn setup(t: &str) -> Option<(Fixture, ChainServer)> {
     for s in ["first", "second", "third"] {
         fx.deliver(s);
     }
-    let srv = fx.start(&fx.imap_spec(&ours("imapd")));
+    // IDLE announces deliveries at once (Debian's default polls every 60 s).
+    // More than couriertcpd's default of 4 connections per address (mailbench memory).
+    let spec = fx
+        .imap_spec(&ours("imapd"))
+        .env("IMAP_ENHANCEDIDLE", "1")
+        .opt("-maxperip=20");
+    let srv = fx.start(&spec);
     Some((fx, srv))
 }
 
@@ -424,4 +430,91 @@ m.logout()
         before.iter().map(|(p, _)| p).collect::<Vec<_>>(),
         after.iter().map(|(p, _)| p).collect::<Vec<_>>()
     );
+}
+
+/// The JSON line of `row` in mailbench's output.
+fn mailbench_row<'a>(out: &'a str, row: &str) -> &'a str {
+    let key = format!("{{\"row\":\"{row}\"");
+    out.lines()
+        .find(|l| l.starts_with(&key))
+        .unwrap_or_else(|| panic!("no {row} row in:\n{out}"))
+}
+
+/// A numeric field of a mailbench JSON line.
+fn json_num(line: &str, key: &str) -> f64 {
+    let k = format!("\"{key}\":");
+    let i = line
+        .find(&k)
+        .unwrap_or_else(|| panic!("no {key} in {line}"));
+    line[i + k.len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} in {line}"))
+}
+
+#[test]
+fn mailbench_rows_run_against_our_imapd_through_the_chain() {
+    let t = "mailbench_rows_run_against_our_imapd_through_the_chain";
+    let Some((fx, srv)) = setup(t) else {
+        return;
+    };
+    let port = srv.port.to_string();
+    let bench = |args: &[&str]| -> String {
+        let o = Run::new(&ours("mailbench"), "mailbench")
+            .args(args)
+            .args([
+                "--port",
+                port.as_str(),
+                "--user",
+                "vuser",
+                "--pass",
+                VUSER_PASSWORD,
+                "--label",
+                "ours",
+            ])
+            .timeout(Duration::from_secs(120))
+            .run();
+        assert_eq!(o.code, Some(0), "mailbench {args:?}: {o:?}\nlog:\n{}", srv.log());
+        o.stdout
+    };
+    let out = bench(&["fetch", "--reps", "2", "--items", "ENVELOPE"]);
+    let row = mailbench_row(&out, "fetch");
+    assert_eq!(json_num(row, "messages"), 3.0, "{row}");
+    assert_eq!(json_num(row, "reps"), 2.0, "{row}");
+    let out = bench(&["select", "--reps", "1", "--tls", "starttls"]);
+    mailbench_row(&out, "select_first");
+    mailbench_row(&out, "select_second");
+    let out = bench(&["append", "--count", "20", "--reps", "1"]);
+    assert_eq!(json_num(mailbench_row(&out, "append"), "ops"), 20.0);
+    assert_eq!(message_files(&fx.home.join("Maildir")).len(), 23);
+    let out = bench(&["expunge", "--count", "10", "--reps", "1"]);
+    assert_eq!(json_num(mailbench_row(&out, "expunge"), "ops"), 10.0);
+    assert_eq!(message_files(&fx.home.join("Maildir")).len(), 13);
+    let out = bench(&[
+        "copy", "--count", "5", "--dest", "INBOX", "--reps", "1", "--move",
+    ]);
+    mailbench_row(&out, "move");
+    let maildir = fx.home.join("Maildir");
+    let out = bench(&[
+        "idle",
+        "--reps",
+        "3",
+        "--maildir",
+        &maildir.to_string_lossy(),
+        "--wait",
+        "5",
+    ]);
+    let row = mailbench_row(&out, "idle_exists");
+    assert_eq!(json_num(row, "timeouts"), 0.0, "{row}");
+    let pid = srv.pid().to_string();
+    let out = bench(&["memory", "--sessions", "5", "--server-pid", &pid]);
+    let row = mailbench_row(&out, "memory");
+    assert!(json_num(row, "processes") >= 5.0, "{row}");
+    assert!(json_num(row, "median") > 0.0, "{row}");
+    let out = bench(&["login", "--clients", "2", "--seconds", "1"]);
+    let row = mailbench_row(&out, "login");
+    assert!(json_num(row, "completed") >= 1.0, "{row}");
+    assert_eq!(json_num(row, "failed"), 0.0, "{row}");
 }

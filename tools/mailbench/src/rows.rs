@@ -278,8 +278,12 @@ pub fn memory(o: &Opts) -> Result<Vec<Report>, Error> {
     let mut open = Vec::with_capacity(o.sessions);
     for i in 0..o.sessions {
         let (u, p) = o.user_n(i);
-        let mut c = session(o, &u, &p)?;
-        c.select(&o.mailbox)?;
+        let mut c = session(o, &u, &p).map_err(|e| {
+            Error::protocol(format!("session {} of {} ({u}): {e}", i + 1, o.sessions))
+        })?;
+        c.select(&o.mailbox).map_err(|e| {
+            Error::protocol(format!("session {} of {} ({u}): {e}", i + 1, o.sessions))
+        })?;
         open.push(c);
     }
     std::thread::sleep(Duration::from_millis(o.settle_ms.max(500)));
