@@ -514,6 +514,75 @@ mod tests {
         assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
     }
 
+    /// A scripted server on 127.0.0.1: writes `script` lines after reading one
+    /// client command each (the first is written at once; literals are invited
+    /// with `+` and read).
+    fn scripted(script: Vec<&'static str>) -> Target {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut w = s;
+            for (i, out) in script.iter().enumerate() {
+                if i > 0 {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(n) = literal_len(line.as_bytes()) {
+                        // A synchronizing literal: invite it, then read it and
+                        // the rest of the command line.
+                        let _ = w.write_all(b"+ go ahead\r\n");
+                        let mut lit = vec![0; n];
+                        let _ = r.read_exact(&mut lit);
+                        let _ = r.read_line(&mut line);
+                    }
+                }
+                let _ = w.write_all(out.as_bytes());
+            }
+        });
+        Target {
+            host: "127.0.0.1".into(),
+            port,
+            tls: TlsMode::None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn a_literal_that_looks_like_a_completion_stays_inside_its_response() {
+        let t = scripted(vec![
+            "* OK hi\r\n",
+            "b1 OK LOGIN Ok.\r\n",
+            "* 1 FETCH (UID 7 BODY[] {14}\r\nb2 OK fake\r\n\r\n)\r\n* 2 FETCH (UID 8)\r\nb2 OK done\r\n",
+        ]);
+        let mut c = Imap::connect(&t).unwrap();
+        c.login("u", "p").unwrap();
+        let (done, lines) = c.collect("FETCH 1:* (UID BODY[])").unwrap();
+        assert_eq!(done.text, "done");
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].ends_with(b"b2 OK fake\r\n\r\n)\r\n"));
+        assert_eq!(fetch_uid(&lines[1]), Some(8));
+    }
+
+    #[test]
+    fn append_waits_for_the_continuation_and_returns_the_completion() {
+        let t = scripted(vec![
+            "* PREAUTH hi\r\n",
+            "b1 OK [APPENDUID 1 5] done\r\n",
+            "b2 NO [OVERQUOTA] full\r\n",
+        ]);
+        let mut c = Imap::connect(&t).unwrap();
+        c.login("ignored", "under PREAUTH").unwrap();
+        let done = c
+            .append("INBOX", "\\Seen", b"Subject: x\r\n\r\nbody\r\n")
+            .unwrap();
+        assert_eq!(done.status, Status::Ok);
+        // A refusal after the literal is a completion, for the caller to judge.
+        assert_eq!(c.append("INBOX", "", b"x").unwrap().status, Status::No);
+    }
+
     #[test]
     fn fetch_uid_finds_the_uid_item() {
         assert_eq!(
