@@ -306,15 +306,15 @@ pub fn check(
 
 /// `-drop[=VAR[,VAR...]]`: the variables that, when non-empty, close the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drop(pub Vec<String>);
+pub struct DropVars(pub Vec<String>);
 
-impl Drop {
+impl DropVars {
     /// Parses the option's value: empty means `BLOCK`; empty items are skipped.
-    pub fn parse(value: &[u8]) -> Drop {
+    pub fn parse(value: &[u8]) -> DropVars {
         if value.is_empty() {
-            return Drop(vec![DEFAULT_VAR.to_string()]);
+            return DropVars(vec![DEFAULT_VAR.to_string()]);
         }
-        Drop(
+        DropVars(
             value
                 .split(|&b| b == b',')
                 .filter(|v| !v.is_empty())
@@ -652,10 +652,13 @@ mod tests {
     #[test]
     fn drop_variables() {
         let mut env = Env::default();
-        assert_eq!(Drop::parse(b""), Drop(vec!["BLOCK".into()]));
-        assert_eq!(Drop::parse(b"A,,B"), Drop(vec!["A".into(), "B".into()]));
-        assert_eq!(Drop::parse(b","), Drop(vec![]));
-        let d = Drop::parse(b"A,B");
+        assert_eq!(DropVars::parse(b""), DropVars(vec!["BLOCK".into()]));
+        assert_eq!(
+            DropVars::parse(b"A,,B"),
+            DropVars(vec!["A".into(), "B".into()])
+        );
+        assert_eq!(DropVars::parse(b","), DropVars(vec![]));
+        let d = DropVars::parse(b"A,B");
         assert_eq!(d.triggered(&env), None);
         env.set("A", b"");
         assert_eq!(d.triggered(&env), None, "empty does not drop");
