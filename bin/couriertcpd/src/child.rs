@@ -256,6 +256,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn dns_lists_see_and_set_the_environment() {
+        let mut e = Env::default();
+        e.set("BLOCK", "");
+        assert_eq!(Vars::get(&e, "BLOCK"), Some(&b""[..]));
+        assert_eq!(Vars::get(&e, "X"), None);
+        Vars::set(&mut e, "X", b"m \xff");
+        assert_eq!(Vars::get(&e, "X"), Some(&b"m \xff"[..]));
+        let drop = DropVars(vec!["BLOCK".into(), "X".into()]);
+        assert_eq!(drop.triggered(&e), Some("X"));
+    }
+
+    #[test]
     fn putenv_replaces_in_place() {
         let mut e = Env::default();
         e.set("A", "1");
