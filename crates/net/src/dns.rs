@@ -390,7 +390,7 @@ impl fmt::Display for LookupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.name)?;
         if self.failures.is_empty() {
-            return f.write_str("no time left for the lookup");
+            return f.write_str("not asked (no time left, or no nameserver)");
         }
         for (i, (server, failure)) in self.failures.iter().enumerate() {
             if i > 0 {
