@@ -101,7 +101,8 @@ pub fn run(args: &[OsString]) -> u8 {
     // Courier chdirs into the maildir: log lines then name files `cur/...`.
     if let Err(e) = std::env::set_current_dir(&dir) {
         eprintln!("chdir {}: {}", dir.display(), courier_common::strerror(&e));
-        io.reply(&format!("-ERR chdir {} failed", dir.display()));
+        // Courier ends this one line with a bare LF.
+        io.raw(format!("-ERR chdir {} failed\n", dir.display()).as_bytes());
         io.finish();
         return 1;
     }

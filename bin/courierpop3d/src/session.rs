@@ -112,6 +112,11 @@ impl Io {
         self.write(b"\r\n");
     }
 
+    /// Queues `bytes` as they are.
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.write(bytes);
+    }
+
     fn write(&mut self, bytes: &[u8]) {
         if !self.broken && self.out.write_all(bytes).is_err() {
             self.broken = true;

@@ -72,7 +72,9 @@ impl Filter {
                 Some(_) => {
                     out.write_all(b"\r\n")?;
                     self.raw += 1;
-                    let blank = self.at_line_start && (seg.is_empty() || seg == b"\r");
+                    // Only an empty line ends the headers: Courier does not take
+                    // a stored CR LF line for one.
+                    let blank = self.at_line_start && seg.is_empty();
                     self.at_line_start = true;
                     self.open_line = false;
                     if self.in_headers {
@@ -166,9 +168,7 @@ pub fn measure(r: &mut dyn Read) -> io::Result<(u64, bool)> {
                 if in_headers && b >= 0x80 {
                     utf8 = true;
                 }
-                if b != b'\r' {
-                    at_line_start = false;
-                }
+                at_line_start = false;
             }
         }
     }
