@@ -280,7 +280,7 @@ fn vanished_client_without_quit_logs_disconnected() {
     );
     assert_eq!(o.code, Some(0));
     assert!(
-        o.stderr.contains("INFO: DISCONNECTED, user=tester, ip=[127.0.0.1], port=[4711], top=0, retr=35, rcvd=16, "),
+        o.stderr.contains("INFO: DISCONNECTED, user=tester, ip=[127.0.0.1], port=[4711], top=0, retr=35, rcvd=18, "),
         "{}",
         o.stderr
     );

@@ -205,6 +205,14 @@ fn dropped_connection_deletes_nothing_like_debian() {
     let Some(_) = both(t, &[], &s, sample_maildir) else {
         return;
     };
+    // A last command without its line end still counts, also QUIT.
+    both(t, &[], b"DELE 1\r\nRETR 2\r\nST", sample_maildir);
+    both(
+        t,
+        &[("POP3_LOG_DELETIONS", "1")],
+        b"DELE 1\r\nQUIT",
+        sample_maildir,
+    );
     let b = Boxes::new("pop3d-drop");
     let m = sample_maildir(&b, "m");
     let o = pop3d(&our_pop3d(), &m, &[], &s);

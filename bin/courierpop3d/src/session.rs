@@ -182,6 +182,17 @@ impl Io {
             }
             let cap = self.buf.len();
             match self.input.read(&mut self.buf[self.end..cap]) {
+                // A last line without LF still counts as a command, as in
+                // Courier's (`QUIT` then EOF does quit).
+                Ok(0) if self.end > self.start || too_long => {
+                    let line = self.buf[self.start..self.end].to_vec();
+                    self.rcvd += line.len() as u64;
+                    self.start = self.end;
+                    if too_long {
+                        return Input::TooLong;
+                    }
+                    return Input::Line(line);
+                }
                 Ok(0) => return Input::Eof,
                 Ok(n) => self.end += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -544,6 +555,15 @@ mod tests {
         ] {
             assert_eq!(atoi(s.as_bytes()), v, "{s}");
         }
+    }
+
+    #[test]
+    fn idle_wait_times_out_and_sees_input() {
+        let (r, mut w) = std::io::pipe().unwrap();
+        let quick = Duration::from_millis(30);
+        assert!(!wait_fd(r.as_fd(), PollFlags::POLLIN, quick).unwrap());
+        w.write_all(b"x").unwrap();
+        assert!(wait_fd(r.as_fd(), PollFlags::POLLIN, quick).unwrap());
     }
 
     #[test]
