@@ -385,3 +385,65 @@ fn imap_uids_survive_pop3_sessions_of_either_server() {
         fs::read(theirs.join("courierimapuiddb")).unwrap().len()
     );
 }
+
+/// Logs in through `srv` and runs `script` (pipelined); returns everything the
+/// server sent after the greeting of the session.
+fn chain_session(srv: &ChainServer, fx: &Fixture, script_lines: &[&str]) -> String {
+    let mut c = srv.connect();
+    assert_eq!(c.line(), "+OK Hello there.");
+    c.cmd(&format!("USER {}", fx.user));
+    assert_eq!(c.line(), "+OK Password required.");
+    c.cmd(&format!("PASS {}", fx.password));
+    assert_eq!(c.line(), "+OK logged in.");
+    c.send(&script(script_lines));
+    let (rest, eof) = c.rest(std::time::Duration::from_secs(20));
+    assert!(eof, "{rest}");
+    rest
+}
+
+#[test]
+fn through_the_chain_debian_then_ours_answer_alike() {
+    let t = "through_the_chain_debian_then_ours_answer_alike";
+    if !chain_prereqs(t) {
+        return;
+    }
+    let Some(courier) = courier_pop3d(t) else {
+        return;
+    };
+    let fx = Fixture::new("");
+    fx.deliver("first");
+    fx.deliver("caf\u{e9}");
+    fx.deliver(".dotted");
+    // The login program exports UTF8=0: the 8-bit message is wrapped until the
+    // client sends UTF8.
+    let session = [
+        "STAT", "LIST", "UIDL", "TOP 2 0", "RETR 1", "RETR 2", "RETR 3", "UTF8", "RETR 2", "CAPA",
+        "DELE 9", "QUIT",
+    ];
+    let theirs_srv = fx.start(&fx.pop3_spec(&courier));
+    let theirs = chain_session(&theirs_srv, &fx, &session);
+    let list = fs::read_to_string(fx.home.join("Maildir/courierpop3dsizelist")).unwrap();
+    let ours_srv = fx.start(&fx.pop3_spec(&our_pop3d()));
+    let ours = chain_session(&ours_srv, &fx, &session);
+    assert_eq!(normalise_pop3(&ours), normalise_pop3(&theirs));
+    // Same UIDLs (not only after normalising): the list Debian's wrote was used
+    // as it is, and nothing in it needed rewriting.
+    assert_eq!(ours.matches(" UID").count(), 3, "{ours}");
+    assert_eq!(
+        fs::read_to_string(fx.home.join("Maildir/courierpop3dsizelist")).unwrap(),
+        list
+    );
+    assert!(
+        ours.contains("Subject: Cannot display Unicode content"),
+        "{ours}"
+    );
+    assert!(ours.contains("+OK UTF8 enabled"), "{ours}");
+    assert!(
+        ours_srv.wait_log(
+            "INFO: LOGOUT, user=vuser",
+            std::time::Duration::from_secs(5)
+        ),
+        "{}",
+        ours_srv.log()
+    );
+}
