@@ -287,3 +287,36 @@ fn vanished_client_without_quit_logs_disconnected() {
     assert!(o.stderr.trim_end().ends_with(", stls=1"), "{}", o.stderr);
     assert_eq!(cur_count(&m), 7);
 }
+
+#[test]
+fn unreadable_entries_are_left_out_and_read_errors_end_the_connection() {
+    let b = Boxes::new("pop3d-ioerr");
+    let m = sample_maildir(&b, "m");
+    // A directory where a message should be: not shown (Courier's lists it
+    // with size 0 and fails on RETR).
+    fs::create_dir(m.join("cur/1690000000.M0P0.host:2,")).unwrap();
+    let o = pop3d(&our_pop3d(), &m, &[], &script(&["STAT", "QUIT"]));
+    assert!(o.stdout.contains("+OK 7 "), "{}", o.stdout);
+    assert!(o.stderr.contains("not shown to POP3"), "{}", o.stderr);
+    let list = fs::read_to_string(m.join("courierpop3dsizelist")).unwrap();
+    assert!(!list.contains("1690000000"), "{list}");
+
+    // A message replaced by something unreadable during the session: the
+    // advertised size cannot be met, so the connection ends (no "." that would
+    // pass a truncated message off as complete), and nothing is deleted.
+    let mut s = Session::start(&our_pop3d(), &m, &[]);
+    assert_eq!(s.line().as_deref(), Some("+OK logged in."));
+    s.cmd("DELE 1");
+    assert_eq!(s.line().as_deref(), Some("+OK Deleted."));
+    let victim = names(&m.join("cur"))
+        .into_iter()
+        .find(|n| n.starts_with("1700000001"))
+        .unwrap();
+    fs::remove_file(m.join("cur").join(&victim)).unwrap();
+    fs::create_dir(m.join("cur").join(&victim)).unwrap();
+    s.cmd("RETR 2");
+    assert!(s.line().unwrap().ends_with(" octets follow."));
+    assert_eq!(s.line(), None, "the connection must end");
+    assert_eq!(s.hang_up(), Some(0));
+    assert_eq!(cur_count(&m), 8);
+}

@@ -107,11 +107,12 @@ impl Mailbox {
             }
         };
         // A message can vanish between listing and measuring (another session
-        // deleted it): list again without it.
-        let mut attempts = 0;
+        // deleted it), or be unreadable (not a file): list again without it.
+        let mut skip: Vec<String> = Vec::new();
         loop {
-            let names = cur_names(root)
+            let mut names = cur_names(root)
                 .map_err(|e| OpenError::Other(MaildirError::io(root.join("cur"), e)))?;
+            names.retain(|n| !skip.contains(n));
             let failed: RefCell<Option<String>> = RefCell::new(None);
             let r = list.reconcile(&names, |n| {
                 let path = root.join("cur").join(n);
@@ -121,18 +122,16 @@ impl Mailbox {
                     MaildirError::io(&path, e)
                 })
             });
-            match r {
-                Ok(()) => break,
-                Err(e) => {
-                    attempts += 1;
-                    if attempts >= 5 {
-                        return Err(OpenError::Other(e));
-                    }
-                    log(Severity::Warn, format!("{e}, {}", peer.who()));
-                    if failed.borrow().is_none() {
-                        return Err(OpenError::Other(e));
-                    }
+            match (r, failed.into_inner()) {
+                (Ok(()), _) => break,
+                (Err(e), Some(name)) if !skip.contains(&name) => {
+                    log(
+                        Severity::Warn,
+                        format!("{e}, not shown to POP3, {}", peer.who()),
+                    );
+                    skip.push(name);
                 }
+                (Err(e), _) => return Err(OpenError::Other(e)),
             }
         }
         let mut enomem = false;

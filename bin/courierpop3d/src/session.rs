@@ -230,6 +230,8 @@ pub struct Session {
     top_bytes: u64,
     retr_bytes: u64,
     started: Instant,
+    /// A message file could not be read mid-response.
+    io_error: bool,
 }
 
 const INVALID_COMMAND: &str = "-ERR Invalid command.";
@@ -250,6 +252,7 @@ impl Session {
             top_bytes: 0,
             retr_bytes: 0,
             started: Instant::now(),
+            io_error: false,
         }
     }
 
@@ -271,6 +274,9 @@ impl Session {
     pub fn serve(mut self) {
         self.io.reply("+OK logged in.");
         loop {
+            if self.io_error {
+                return self.end("I/O error disconnect");
+            }
             if self.io.broken {
                 return self.end("DISCONNECTED");
             }
@@ -435,17 +441,18 @@ impl Session {
             }
             Err(SendError::Write(_)) => self.io.broken = true,
             Err(SendError::Read(e)) => {
+                // The advertised size can no longer be met: ending the response
+                // would hand the client a truncated message as complete, so the
+                // connection is dropped, as Courier's does.
                 log(
                     Severity::Err,
                     format!(
-                        "cur/{}: {}, {}",
+                        "I/O error while reading message file cur/{}: {}",
                         self.mb.msgs[i].name,
-                        strerror(&e),
-                        self.peer.who()
+                        strerror(&e)
                     ),
                 );
-                // The response must still end.
-                self.io.write(b"\r\n.\r\n");
+                self.io_error = true;
             }
         }
     }
