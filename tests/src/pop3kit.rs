@@ -186,6 +186,24 @@ pub fn normalise_pop3(text: &str) -> String {
                 continue;
             }
         }
+        if b[i..].starts_with(b"ENOMEM-") && b.len() >= i + 7 + 50 {
+            // mtime, device and inode of the file: the inode differs per copy.
+            out.push_str("ENOMEM-<ID>");
+            i += 7 + 50;
+            continue;
+        }
+        if b[i..].starts_with(b"ERR: Error while saving courierpop3dsizelist, user=") {
+            // Ours adds the reason in parentheses.
+            let end = b[i..]
+                .iter()
+                .position(|&c| c == b'\n')
+                .map_or(b.len(), |n| i + n);
+            let line = &text[i..end];
+            let cut = line.find(" (").unwrap_or(line.len());
+            out.push_str(&line[..cut]);
+            i = end;
+            continue;
+        }
         if b[i..].starts_with(b"time=") {
             let j = i + 5 + b[i + 5..].iter().take_while(|c| c.is_ascii_digit()).count();
             out.push_str("time=T");

@@ -270,6 +270,40 @@ fn damaged_and_old_size_lists_are_read_like_debian() {
     }
 }
 
+#[test]
+fn size_list_that_cannot_be_saved_hides_new_messages_like_debian() {
+    let t = "size_list_that_cannot_be_saved_hides_new_messages_like_debian";
+    let s = script(&["STAT", "UIDL", "RETR 1", "QUIT"]);
+    // No list at all: only the first message, under an ENOMEM- UIDL.
+    let Some(out) = both(t, &[], &s, |b, n| {
+        let m = sample_maildir(b, n);
+        fs::remove_dir(m.join("tmp")).unwrap();
+        fs::write(m.join("tmp"), "").unwrap();
+        m
+    }) else {
+        return;
+    };
+    assert!(out.contains("\r\n1 ENOMEM-"), "{out}");
+    assert!(out.contains("+OK 1 "), "{out}");
+    // A list knowing two messages: only those are shown.
+    let out = both(t, &[], &s, |b, n| {
+        let m = sample_maildir(b, n);
+        fs::write(
+            m.join("courierpop3dsizelist"),
+            "/3 3 77\n1700000001.M1P1.host:2, 40 1:77:0\n1700000003.M3P3.host:2, 23 2:77:0\n",
+        )
+        .unwrap();
+        fs::remove_dir(m.join("tmp")).unwrap();
+        fs::write(m.join("tmp"), "").unwrap();
+        m
+    })
+    .unwrap();
+    assert!(
+        out.contains("+OK\r\n1 UID1-77\r\n2 UID2-77\r\n.\r\n"),
+        "{out}"
+    );
+}
+
 fn uidls(out: &str) -> Vec<String> {
     out.split("\r\n")
         .skip_while(|l| *l != "+OK")
