@@ -302,6 +302,15 @@ fn size_list_that_cannot_be_saved_hides_new_messages_like_debian() {
         out.contains("+OK\r\n1 UID1-77\r\n2 UID2-77\r\n.\r\n"),
         "{out}"
     );
+    // A list that cannot be read (here: a directory) is neither trusted nor
+    // replaced.
+    let out = both(t, &[], &s, |b, n| {
+        let m = sample_maildir(b, n);
+        fs::create_dir(m.join("courierpop3dsizelist")).unwrap();
+        m
+    })
+    .unwrap();
+    assert!(out.contains("\r\n1 ENOMEM-"), "{out}");
 }
 
 fn uidls(out: &str) -> Vec<String> {

@@ -98,13 +98,12 @@ impl Mailbox {
             log(Severity::Err, format!("{e}, {}", peer.who()));
         }
         // An unreadable list is not replaced: its UIDs come back once it can be
-        // read again. The session numbers messages afresh and saves nothing.
-        let (mut list, may_save) = match SizeList::load(root) {
-            Ok(l) => (l, true),
-            Err(e) => {
-                log(Severity::Err, format!("{e}, {}", peer.who()));
-                (SizeList::new(now_secs()), false)
-            }
+        // read again. Meanwhile the session shows what it would show if the
+        // list could not be saved (Courier's end result for a list that is a
+        // directory): no message under a UIDL that could change.
+        let (mut list, load_error) = match SizeList::load(root) {
+            Ok(l) => (l, None),
+            Err(e) => (SizeList::new(now_secs()), Some(e)),
         };
         // A message can vanish between listing and measuring (another session
         // deleted it), or be unreadable (not a file): list again without it.
@@ -135,8 +134,11 @@ impl Mailbox {
             }
         }
         let mut enomem = false;
-        if !may_save {
-        } else if let Err(e) = list.save_if_dirty(root) {
+        let saved = match load_error {
+            Some(e) => Err(e),
+            None => list.save_if_dirty(root).map(|_| ()),
+        };
+        if let Err(e) = saved {
             log(
                 Severity::Err,
                 format!(
