@@ -269,3 +269,40 @@ print(p.quit())
     );
     assert_eq!(cur_and_new(&fx), 1);
 }
+
+#[test]
+fn pop3s_through_couriertls_with_curl_and_poplib() {
+    let t = "pop3s_through_couriertls_with_curl_and_poplib";
+    if !prereqs(t) {
+        return;
+    }
+    let fx = Fixture::new("");
+    fx.deliver("tls-one");
+    let srv = fx.start(&fx.pop3s_spec(&pop3d()));
+    let url = format!(
+        "pop3s://{}:{}@127.0.0.1:{}/1",
+        fx.user, fx.password, srv.port
+    );
+    let retr = curl(&["-k", &url]);
+    assert_eq!(retr.code, Some(0), "{retr:?}");
+    assert!(retr.stdout.contains("Body of tls-one."), "{retr:?}");
+    let out = py(
+        r#"
+import poplib, ssl, sys
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+p = poplib.POP3_SSL("127.0.0.1", int(sys.argv[1]), context=c, timeout=20)
+p.user("vuser"); print(p.pass_(sys.argv[2])); print("STAT", p.stat())
+print(p.dele(1)); print(p.quit())
+"#,
+        &[&srv.port.to_string(), VUSER_PASSWORD],
+    );
+    assert!(out.contains("b'+OK logged in.'"), "{out}");
+    assert!(out.contains("STAT (1, "), "{out}");
+    assert!(out.contains("b'+OK Bye-bye.'"), "{out}");
+    assert!(
+        srv.wait_log(", stls=1", Duration::from_secs(5)),
+        "{}",
+        srv.log()
+    );
+    assert_eq!(cur_and_new(&fx), 0);
+}

@@ -482,12 +482,14 @@ impl Session {
         self.io.write(text.as_bytes());
     }
 
+    /// The UPDATE state: the deletions are done before the reply (RFC 1939
+    /// §6), so a client that has read `+OK Bye-bye.` finds them done.
     fn quit(mut self) {
-        self.io.reply("+OK Bye-bye.");
-        self.io.flush();
         let log_deletions = std::env::var(env::POP3_LOG_DELETIONS)
             .is_ok_and(|v| !v.is_empty() && !v.starts_with('0'));
         self.mb.expunge(&self.peer, log_deletions);
+        self.io.reply("+OK Bye-bye.");
+        self.io.flush();
         log(Severity::Info, format!("LOGOUT, {}", self.stats()));
     }
 
