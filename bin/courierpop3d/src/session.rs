@@ -153,7 +153,7 @@ impl Io {
                 let mut line = self.buf[self.start..line_end].to_vec();
                 self.rcvd += (pos + 1) as u64;
                 self.start = line_end + 1;
-                if too_long {
+                if too_long || pos > MAX_LINE {
                     return Input::TooLong;
                 }
                 if line.last() == Some(&b'\r') {
