@@ -84,16 +84,21 @@ pub(crate) fn trim_wsp(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Unfolds a field value: line ends are removed (the whitespace after them stays);
-/// leading and trailing whitespace is trimmed.
+/// Unfolds a field value: CRLF line ends are removed (the whitespace after them stays),
+/// any other CR or LF becomes a space (as Courier does); leading and trailing whitespace
+/// is trimmed.
 pub(crate) fn unfold(v: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len());
-    for &b in trim_wsp(v) {
-        if b != b'\r' && b != b'\n' {
-            out.push(b);
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'\r' if v.get(i + 1) == Some(&b'\n') => i += 1,
+            b'\r' | b'\n' => out.push(b' '),
+            b => out.push(b),
         }
+        i += 1;
     }
-    out
+    trim_wsp(&out).to_vec()
 }
 
 /// First field called `name` (case-insensitive).

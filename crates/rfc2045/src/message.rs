@@ -51,6 +51,19 @@ pub(crate) struct Part {
     /// Content type and subtype, lowercased.
     pub ctype: Vec<u8>,
     pub csub: Vec<u8>,
+    /// False when MIME headers are ignored (no MIME-Version: Courier's rule).
+    pub mime: bool,
+}
+
+/// Where an entity sits: decides MIME-ness and default content type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Parent {
+    /// The message itself.
+    Root,
+    /// A body part of a multipart (`digest`: of a multipart/digest).
+    Multipart { digest: bool },
+    /// The message inside a message/rfc822 part.
+    Encapsulated,
 }
 
 /// A parsed message. Cheap to build: one pass over the bytes, offsets only.
@@ -252,7 +265,7 @@ impl<'a> Parser<'a> {
         Stop::Eof
     }
 
-    fn entity(&mut self, start: usize, depth: usize, digest: bool) -> (usize, Stop) {
+    fn entity(&mut self, start: usize, depth: usize, parent: Parent) -> (usize, Stop) {
         let idx = self.parts.len();
         self.parts.push(Part {
             start,
@@ -261,6 +274,7 @@ impl<'a> Parser<'a> {
             kind: Kind::Leaf,
             ctype: Vec::new(),
             csub: Vec::new(),
+            mime: true,
         });
         // Header.
         let mut pos = start;
@@ -285,7 +299,19 @@ impl<'a> Parser<'a> {
             pos = next;
         }
         let hdr = &self.buf[start..body];
-        let (mut ctype, mut csub, boundary) = match header::first(hdr, b"content-type") {
+        // Courier reads MIME headers only in a message with a MIME-Version field, and in
+        // the body parts of a multipart.
+        let mime = match parent {
+            Parent::Multipart { .. } => true,
+            Parent::Root | Parent::Encapsulated => header::first(hdr, b"mime-version").is_some(),
+        };
+        let ct = if mime {
+            header::first(hdr, b"content-type")
+        } else {
+            None
+        };
+        let digest = parent == Parent::Multipart { digest: true };
+        let (mut ctype, mut csub, boundary) = match ct {
             Some(f) => {
                 let mv = main_value(f.value).to_ascii_lowercase();
                 match mv.iter().position(|&b| b == b'/') {
@@ -333,7 +359,8 @@ impl<'a> Parser<'a> {
                             stop = self.scan(next);
                             break;
                         }
-                        let (child, s) = self.entity(next, depth + 1, is_digest);
+                        let (child, s) =
+                            self.entity(next, depth + 1, Parent::Multipart { digest: is_digest });
                         children.push(child);
                         stop = s;
                     }
@@ -355,18 +382,29 @@ impl<'a> Parser<'a> {
             }
             (Kind::Multipart(children), stop)
         } else if ctype == b"message" && csub == b"rfc822" && !deep {
-            let (child, stop) = self.entity(body, depth + 1, false);
+            let (child, stop) = self.entity(body, depth + 1, Parent::Encapsulated);
             (Kind::Message(child), stop)
         } else {
             (Kind::Leaf, self.scan(body))
         };
-        let end = self.end_before(body, stop);
+        let end = match (&kind, stop) {
+            (Kind::Message(c), _) => self.parts[*c].end,
+            // Courier keeps the CR of the line end before the boundary in the body of an
+            // encapsulated message that is not multipart.
+            (Kind::Leaf, Stop::Boundary { line, .. })
+                if parent == Parent::Encapsulated && line > body =>
+            {
+                line - 1
+            }
+            _ => self.end_before(body, stop),
+        };
         let p = &mut self.parts[idx];
         p.body = body;
         p.end = end;
         p.kind = kind;
         p.ctype = ctype;
         p.csub = csub;
+        p.mime = mime;
         (idx, stop)
     }
 }
@@ -380,7 +418,7 @@ impl<'a> Message<'a> {
             parts: Vec::new(),
             bounds: Vec::new(),
         };
-        p.entity(0, 0, false);
+        p.entity(0, 0, Parent::Root);
         Message {
             buf: canonical,
             parts: p.parts,
@@ -432,7 +470,11 @@ impl<'a> Message<'a> {
 
     fn write_structure(&self, out: &mut Vec<u8>, idx: usize, ext: bool) {
         let p = &self.parts[idx];
-        let hdr = &self.buf[p.start..p.body];
+        let hdr = if p.mime {
+            &self.buf[p.start..p.body]
+        } else {
+            &b""[..]
+        };
         let ct = header::first(hdr, b"content-type").map(|f| f.value);
         let write_params = |out: &mut Vec<u8>| {
             let ps: Vec<_> = ct.map(params).unwrap_or_default();
@@ -551,6 +593,32 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// Every part number that addresses a part, depth first (`[1]`, `[2]`, `[2, 1]`, ...).
+    /// A non-multipart message has the single part `[1]`.
+    pub fn part_paths(&self) -> Vec<Vec<u32>> {
+        let mut out = Vec::new();
+        let mut prefix = Vec::new();
+        self.collect_paths(0, &mut prefix, &mut out);
+        out
+    }
+
+    fn collect_paths(&self, msg: usize, prefix: &mut Vec<u32>, out: &mut Vec<Vec<u32>>) {
+        let children: Vec<usize> = match &self.parts[msg].kind {
+            Kind::Multipart(ch) => ch.clone(),
+            _ => vec![msg],
+        };
+        for (i, c) in children.into_iter().enumerate() {
+            prefix.push(i as u32 + 1);
+            out.push(prefix.clone());
+            match &self.parts[c].kind {
+                Kind::Multipart(_) => self.collect_paths(c, prefix, out),
+                Kind::Message(inner) => self.collect_paths(*inner, prefix, out),
+                Kind::Leaf => {}
+            }
+            prefix.pop();
+        }
+    }
+
     /// Resolves part numbers to a part index. `[]` is the message itself.
     fn resolve(&self, path: &[u32]) -> Option<usize> {
         let mut cur = 0usize;
@@ -584,7 +652,9 @@ impl<'a> Message<'a> {
             } else if let Kind::Message(c) = p.kind {
                 Some(&self.parts[c])
             } else {
-                None
+                // Courier: HEADER and TEXT of a part that is not a message are the
+                // part's own MIME header and body.
+                Some(p)
             }
         };
         let b = self.buf;
