@@ -109,7 +109,7 @@ mod tests {
     fn maildir_conversion_like_courier() {
         assert_eq!(&*from_maildir(b"a\nb\r\n"), b"a\r\nb\r\r\n");
         assert!(matches!(from_maildir(b"abc"), Cow::Borrowed(_)));
-        assert_eq!(from_maildir_len(b"a\nb\r\n"), 8);
+        assert_eq!(from_maildir_len(b"a\nb\r\n"), 7);
     }
 
     #[test]

@@ -8,82 +8,165 @@ pub(crate) fn write_field(out: &mut Vec<u8>, v: Option<&[u8]>) {
     imapstr::write_nstring(out, v);
 }
 
-/// The header fields ENVELOPE is built from, found in one pass over the header.
-#[derive(Default)]
-struct Found<'a> {
-    date: Option<&'a [u8]>,
-    subject: Option<&'a [u8]>,
-    from: Option<&'a [u8]>,
-    sender: Option<&'a [u8]>,
-    reply_to: Option<&'a [u8]>,
-    to: Option<&'a [u8]>,
-    cc: Option<&'a [u8]>,
-    bcc: Option<&'a [u8]>,
-    in_reply_to: Option<&'a [u8]>,
-    message_id: Option<&'a [u8]>,
+/// Encodes runs of words holding 8-bit characters as RFC 2047 UTF-8 encoded words, the
+/// way Courier's ENVELOPE does: bytes that are not valid UTF-8 are dropped; each run
+/// becomes one `=?utf-8?Q?...?=` or `=?utf-8?B?...?=` word, whichever is shorter.
+pub(crate) fn encode_8bit(v: &[u8]) -> Vec<u8> {
+    if v.is_ascii() {
+        return v.to_vec();
+    }
+    let clean: Vec<u8> = String::from_utf8_lossy(v)
+        .replace('\u{fffd}', "")
+        .into_bytes();
+    let mut out = Vec::with_capacity(clean.len() * 2);
+    let words: Vec<&[u8]> = clean.split(|&b| b == b' ').collect();
+    let mut i = 0;
+    while i < words.len() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        if words[i].is_ascii() {
+            out.extend_from_slice(words[i]);
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < words.len() && !words[j].is_ascii() {
+            j += 1;
+        }
+        let run = words[i..j].join(&b' ');
+        out.extend_from_slice(&encoded_word(&run));
+        i = j;
+    }
+    out
 }
+
+fn encoded_word(run: &[u8]) -> Vec<u8> {
+    let mut q = Vec::new();
+    for &b in run {
+        if b.is_ascii_alphanumeric() {
+            q.push(b);
+        } else if b == b' ' {
+            q.push(b'_');
+        } else {
+            q.extend_from_slice(format!("={b:02X}").as_bytes());
+        }
+    }
+    let b64 = base64(run);
+    let mut out = Vec::with_capacity(run.len() * 3 + 12);
+    if q.len() <= b64.len() {
+        out.extend_from_slice(b"=?utf-8?Q?");
+        out.extend_from_slice(&q);
+    } else {
+        out.extend_from_slice(b"=?utf-8?B?");
+        out.extend_from_slice(&b64);
+    }
+    out.extend_from_slice(b"?=");
+    out
+}
+
+fn base64(v: &[u8]) -> Vec<u8> {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(v.len().div_ceil(3) * 4);
+    for c in v.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        out.push(A[(n >> 18) as usize & 63]);
+        out.push(A[(n >> 12) as usize & 63]);
+        out.push(if c.len() > 1 {
+            A[(n >> 6) as usize & 63]
+        } else {
+            b'='
+        });
+        out.push(if c.len() > 2 {
+            A[n as usize & 63]
+        } else {
+            b'='
+        });
+    }
+    out
+}
+
+/// The header fields ENVELOPE is built from, found in one pass over the header. Courier
+/// joins repeated fields with ", ".
+#[derive(Default)]
+struct Found {
+    slots: [Option<Vec<u8>>; 10],
+}
+
+const NAMES: [&[u8]; 10] = [
+    b"date",
+    b"subject",
+    b"from",
+    b"sender",
+    b"reply-to",
+    b"to",
+    b"cc",
+    b"bcc",
+    b"in-reply-to",
+    b"message-id",
+];
 
 /// ENVELOPE from a header alone (the body, if any follows, is not looked at).
 pub fn envelope_from_header(canonical_header: &[u8]) -> Vec<u8> {
     let mut f = Found::default();
     for field in header::fields(canonical_header) {
-        let n = field.name;
-        let slot = if n.eq_ignore_ascii_case(b"date") {
-            &mut f.date
-        } else if n.eq_ignore_ascii_case(b"subject") {
-            &mut f.subject
-        } else if n.eq_ignore_ascii_case(b"from") {
-            &mut f.from
-        } else if n.eq_ignore_ascii_case(b"sender") {
-            &mut f.sender
-        } else if n.eq_ignore_ascii_case(b"reply-to") {
-            &mut f.reply_to
-        } else if n.eq_ignore_ascii_case(b"to") {
-            &mut f.to
-        } else if n.eq_ignore_ascii_case(b"cc") {
-            &mut f.cc
-        } else if n.eq_ignore_ascii_case(b"bcc") {
-            &mut f.bcc
-        } else if n.eq_ignore_ascii_case(b"in-reply-to") {
-            &mut f.in_reply_to
-        } else if n.eq_ignore_ascii_case(b"message-id") {
-            &mut f.message_id
-        } else {
+        let Some(i) = NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(field.name))
+        else {
             continue;
         };
-        if slot.is_none() {
-            *slot = Some(field.value);
+        let v = unfold(field.value);
+        match &mut f.slots[i] {
+            Some(prev) => {
+                prev.extend_from_slice(b", ");
+                prev.extend_from_slice(&v);
+            }
+            slot => *slot = Some(v),
         }
     }
+    let [
+        date,
+        subject,
+        from,
+        sender,
+        reply_to,
+        to,
+        cc,
+        bcc,
+        in_reply_to,
+        message_id,
+    ] = f.slots;
     let mut out = Vec::with_capacity(256);
     out.push(b'(');
-    let text = |out: &mut Vec<u8>, v: Option<&[u8]>| {
-        let u = v.map(unfold);
-        write_field(out, u.as_deref());
+    // An empty field is NIL, like an absent one.
+    let text = |out: &mut Vec<u8>, v: &Option<Vec<u8>>| {
+        let v = v.as_deref().filter(|v| !v.is_empty()).map(encode_8bit);
+        write_field(out, v.as_deref());
     };
-    text(&mut out, f.date);
+    text(&mut out, &date);
     out.push(b' ');
-    text(&mut out, f.subject);
+    text(&mut out, &subject);
     out.push(b' ');
-    let from = f.from.map(unfold);
     crate::address::write_list(&mut out, from.as_deref());
-    out.push(b' ');
-    let or_from = |v: Option<&[u8]>| match v.map(unfold) {
-        Some(u) if !crate::address::parse_list(&u).is_empty() => Some(u),
-        _ => from.clone(),
-    };
-    crate::address::write_list(&mut out, or_from(f.sender).as_deref());
-    out.push(b' ');
-    crate::address::write_list(&mut out, or_from(f.reply_to).as_deref());
-    for v in [f.to, f.cc, f.bcc] {
+    // Sender and Reply-To default to From only when the field is absent.
+    for v in [
+        sender.as_ref().or(from.as_ref()),
+        reply_to.as_ref().or(from.as_ref()),
+    ] {
         out.push(b' ');
-        let u = v.map(unfold);
-        crate::address::write_list(&mut out, u.as_deref());
+        crate::address::write_list(&mut out, v.map(|v| &v[..]));
+    }
+    for v in [&to, &cc, &bcc] {
+        out.push(b' ');
+        crate::address::write_list(&mut out, v.as_deref());
     }
     out.push(b' ');
-    text(&mut out, f.in_reply_to);
+    text(&mut out, &in_reply_to);
     out.push(b' ');
-    text(&mut out, f.message_id);
+    text(&mut out, &message_id);
     out.push(b')');
     out
 }

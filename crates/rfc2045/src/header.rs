@@ -29,49 +29,42 @@ fn line_len(s: &[u8]) -> usize {
 impl<'a> Iterator for Fields<'a> {
     type Item = Field<'a>;
     fn next(&mut self) -> Option<Field<'a>> {
-        loop {
-            if self.rest.is_empty() {
-                return None;
-            }
-            let first = line_len(self.rest);
-            let line = &self.rest[..first];
-            if line == b"\r\n" || line == b"\n" {
-                self.rest = &[];
-                return None;
-            }
-            let mut len = first;
-            while len < self.rest.len() && matches!(self.rest[len], b' ' | b'\t') {
-                len += line_len(&self.rest[len..]);
-            }
-            let raw = &self.rest[..len];
-            self.rest = &self.rest[len..];
-            if matches!(line[0], b' ' | b'\t') {
-                // Continuation lines before any field: skipped like Courier does.
-                continue;
-            }
-            let (name, value) = match raw.iter().position(|&b| b == b':') {
-                Some(c) if c < first => (&raw[..c], &raw[c + 1..]),
-                _ => (trim_crlf(line), &raw[raw.len()..]),
-            };
+        if self.rest.is_empty() {
+            return None;
+        }
+        let first = line_len(self.rest);
+        let line = &self.rest[..first];
+        if line == b"\r\n" || line == b"\n" {
+            self.rest = &[];
+            return None;
+        }
+        let mut len = first;
+        while len < self.rest.len() && matches!(self.rest[len], b' ' | b'\t') {
+            len += line_len(&self.rest[len..]);
+        }
+        let raw = &self.rest[..len];
+        self.rest = &self.rest[len..];
+        if matches!(line[0], b' ' | b'\t') {
+            // Continuation lines before any field: a field with an empty name, which no
+            // name matches (HEADER.FIELDS.NOT keeps it, as Courier does).
             return Some(Field {
-                name: trim_wsp_end(name),
+                name: &[],
                 raw,
-                value,
+                value: &[],
             });
         }
+        // The name is everything before the colon: "Subject :" is not "Subject" (Courier).
+        let (name, value) = match raw.iter().position(|&b| b == b':') {
+            Some(c) if c < first => (&raw[..c], &raw[c + 1..]),
+            _ => (trim_crlf(line), &raw[raw.len()..]),
+        };
+        Some(Field { name, raw, value })
     }
 }
 
 pub(crate) fn trim_crlf(s: &[u8]) -> &[u8] {
     let s = s.strip_suffix(b"\n").unwrap_or(s);
     s.strip_suffix(b"\r").unwrap_or(s)
-}
-
-pub(crate) fn trim_wsp_end(mut s: &[u8]) -> &[u8] {
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 pub(crate) fn trim_wsp(mut s: &[u8]) -> &[u8] {
@@ -114,7 +107,9 @@ mod tests {
     fn folded_fields() {
         let h = b" junk\r\nA: 1\r\n 2\r\nB:3\r\nnocolon\r\n\r\nC: body\r\n";
         let f: Vec<_> = fields(h).collect();
-        assert_eq!(f.len(), 3);
+        assert_eq!(f.len(), 4);
+        assert_eq!(f[0].name, b"");
+        let f = &f[1..];
         assert_eq!(f[0].name, b"A");
         assert_eq!(f[0].raw, b"A: 1\r\n 2\r\n");
         assert_eq!(unfold(f[0].value), b"1 2");

@@ -619,6 +619,26 @@ impl<'a> Message<'a> {
         }
     }
 
+    fn resolve_mime(&self, path: &[u32]) -> usize {
+        let mut cur = 0usize;
+        for (depth, &n) in path.iter().enumerate() {
+            if depth > 0
+                && let Kind::Message(c) = self.parts[cur].kind
+            {
+                cur = c;
+            }
+            match &self.parts[cur].kind {
+                Kind::Multipart(ch) => match (n as usize).checked_sub(1).and_then(|i| ch.get(i)) {
+                    Some(&c) => cur = c,
+                    None => break,
+                },
+                _ if n == 1 => {}
+                _ => break,
+            }
+        }
+        cur
+    }
+
     /// Resolves part numbers to a part index. `[]` is the message itself.
     fn resolve(&self, path: &[u32]) -> Option<usize> {
         let mut cur = 0usize;
@@ -643,6 +663,15 @@ impl<'a> Message<'a> {
 
     /// BODY[section] bytes (before any `<partial>`); None when the part does not exist.
     pub fn section(&self, s: &Section) -> Option<Cow<'a, [u8]>> {
+        if s.text == Some(SectionText::Mime) {
+            if s.part.is_empty() {
+                return None;
+            }
+            // Courier: the deepest part the numbers reach (numbers that name no part are
+            // ignored), and of its header only the Content-* and MIME-Version fields.
+            let p = &self.parts[self.resolve_mime(&s.part)];
+            return Some(Cow::Owned(mime_fields(&self.buf[p.start..p.body])));
+        }
         let idx = self.resolve(&s.part)?;
         let p = &self.parts[idx];
         // The message whose HEADER/TEXT is meant: the top level, or an encapsulated one.
@@ -661,16 +690,7 @@ impl<'a> Message<'a> {
         Some(match &s.text {
             None if s.part.is_empty() => Cow::Borrowed(b),
             None => Cow::Borrowed(&b[p.body..p.end]),
-            Some(SectionText::Mime) => {
-                if s.part.is_empty() {
-                    return None;
-                }
-                if idx == 0 {
-                    Cow::Borrowed(&b"\r\n"[..])
-                } else {
-                    Cow::Borrowed(&b[p.start..p.body])
-                }
-            }
+            Some(SectionText::Mime) => return None,
             Some(SectionText::Header) => {
                 let m = msg()?;
                 Cow::Borrowed(&b[m.start..m.body])
@@ -689,6 +709,20 @@ impl<'a> Message<'a> {
             }
         })
     }
+}
+
+fn mime_fields(hdr: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in header::fields(hdr) {
+        let n = f.name;
+        if (n.len() >= 8 && n[..8].eq_ignore_ascii_case(b"content-"))
+            || n.eq_ignore_ascii_case(b"mime-version")
+        {
+            out.extend_from_slice(f.raw);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 fn filter_fields(hdr: &[u8], names: &[Vec<u8>], keep: bool) -> Vec<u8> {
@@ -714,7 +748,7 @@ mod tests {
         }
     }
 
-    const MIXED: &[u8] = b"Subject: x\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\npre\r\n--XX\r\n\r\none\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\nFrom: a@b\r\n\r\ninner\r\n--XX--\r\nepi\r\n";
+    const MIXED: &[u8] = b"Subject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\npre\r\n--XX\r\n\r\none\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\nFrom: a@b\r\n\r\ninner\r\n--XX--\r\nepi\r\n";
 
     #[test]
     fn sections() {
@@ -730,7 +764,7 @@ mod tests {
         );
         assert_eq!(
             m.section(&sec(&[2, 1], None)).as_deref(),
-            Some(&b"inner"[..])
+            Some(&b"inner\r"[..])
         );
         assert_eq!(m.section(&sec(&[3], None)), None);
         assert_eq!(
@@ -741,7 +775,7 @@ mod tests {
             .as_deref(),
             Some(&b"Subject: x\r\n\r\n"[..])
         );
-        assert_eq!(m.header(), &MIXED[..58]);
+        assert_eq!(m.header(), &MIXED[..77]);
     }
 
     #[test]
@@ -750,7 +784,7 @@ mod tests {
         let b = String::from_utf8(m.body_structure(false)).unwrap();
         assert_eq!(
             b,
-            r#"(("text" "plain" NIL NIL NIL "8bit" 3 0)("message" "rfc822" NIL NIL NIL "8bit" 18 (NIL NIL ((NIL NIL "a" "b")) ((NIL NIL "a" "b")) ((NIL NIL "a" "b")) NIL NIL NIL NIL NIL) ("text" "plain" NIL NIL NIL "8bit" 5 0) 2) "mixed")"#
+            r#"(("text" "plain" NIL NIL NIL "8bit" 3 0)("message" "rfc822" NIL NIL NIL "8bit" 19 (NIL NIL ((NIL NIL "a" "b")) ((NIL NIL "a" "b")) ((NIL NIL "a" "b")) NIL NIL NIL NIL NIL) ("text" "plain" NIL NIL NIL "8bit" 6 0) 2) "mixed")"#
         );
     }
 

@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn bodies() {
-        let m = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak caf=E9\r\n--b--\r\n";
+        let m = b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak caf=E9\r\n--b--\r\n";
         let msg = Message::parse(m);
         assert!(body_contains(&msg, b"HELLO"));
         assert!(body_contains(&msg, b"softbreak"));
