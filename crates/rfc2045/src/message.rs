@@ -94,21 +94,41 @@ struct Parser<'a> {
 /// Content-Type parameters: `(lowercased name, value)` with quotes removed.
 pub(crate) fn params(v: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
-    let v = strip_comments(v);
+    let v: Vec<u8> = v
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
     let mut items = split_semicolons(&v).into_iter();
     items.next();
     for item in items {
         let item = trim_wsp(item);
-        if item.is_empty() {
+        // Courier drops a parameter with a comment in it, and one without a value.
+        if has_comment(item) {
             continue;
         }
-        let (name, value) = match item.iter().position(|&b| b == b'=') {
-            Some(e) => (trim_wsp(&item[..e]), trim_wsp(&item[e + 1..])),
-            None => (item, &b""[..]),
+        let Some(e) = item.iter().position(|&b| b == b'=') else {
+            continue;
         };
+        let (name, value) = (trim_wsp(&item[..e]), trim_wsp(&item[e + 1..]));
         out.push((name.to_ascii_lowercase(), unquote(value)));
     }
     out
+}
+
+fn has_comment(v: &[u8]) -> bool {
+    let mut quoted = false;
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'\\' if quoted => i += 1,
+            b'"' => quoted = !quoted,
+            b'(' if !quoted => return true,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
 }
 
 /// The first `;`-separated item of a structured value (the type, the disposition).
@@ -183,6 +203,8 @@ fn split_semicolons(v: &[u8]) -> Vec<&[u8]> {
     out
 }
 
+/// Removes the quotes of a quoted parameter value: `\"` is a quote, and (as in Courier)
+/// `\\` disappears; any other `\x` is `x`.
 fn unquote(v: &[u8]) -> Vec<u8> {
     if v.first() != Some(&b'"') {
         return v.to_vec();
@@ -192,6 +214,10 @@ fn unquote(v: &[u8]) -> Vec<u8> {
     while i < v.len() && v[i] != b'"' {
         if v[i] == b'\\' && i + 1 < v.len() {
             i += 1;
+            if v[i] == b'\\' {
+                i += 1;
+                continue;
+            }
         }
         out.push(v[i]);
         i += 1;
@@ -222,7 +248,8 @@ impl<'a> Parser<'a> {
         }
         let (cend, next) = self.line(pos);
         let rest = &self.buf[pos + 2..cend];
-        for level in (0..self.bounds.len()).rev() {
+        // Outermost first: a nested multipart reusing an enclosing boundary ends at once.
+        for level in 0..self.bounds.len() {
             let b = &self.bounds[level];
             if rest.starts_with(b) {
                 let close = rest[b.len()..].starts_with(b"--");
@@ -287,7 +314,8 @@ impl<'a> Parser<'a> {
                 break;
             }
             if let Some(s) = self.boundary_at(pos) {
-                body = pos;
+                // The line end before the boundary belongs to the boundary.
+                body = self.end_before(start, s);
                 header_stop = Some(s);
                 break;
             }
@@ -315,13 +343,15 @@ impl<'a> Parser<'a> {
             Some(f) => {
                 let mv = main_value(f.value).to_ascii_lowercase();
                 match mv.iter().position(|&b| b == b'/') {
-                    Some(s) if s > 0 && s + 1 < mv.len() => {
+                    Some(s) if s > 0 => {
                         let b = params(f.value)
                             .into_iter()
                             .find(|(n, _)| n == b"boundary")
                             .map(|(_, v)| v);
                         (mv[..s].to_vec(), mv[s + 1..].to_vec(), b)
                     }
+                    // Courier: a type without a subtype is kept, with subtype "".
+                    None if !mv.is_empty() => (mv.clone(), Vec::new(), None),
                     _ => (Vec::new(), Vec::new(), None),
                 }
             }
@@ -337,10 +367,10 @@ impl<'a> Parser<'a> {
             }
         }
         let deep = depth >= MAX_DEPTH || self.parts.len() >= MAX_PARTS;
+        let header_ok = header_stop.is_none();
         let (kind, stop) = if let Some(s) = header_stop {
             (Kind::Leaf, s)
-        } else if ctype == b"multipart" && !deep && boundary.as_ref().is_some_and(|b| !b.is_empty())
-        {
+        } else if ctype == b"multipart" && !deep && boundary.is_some() {
             let is_digest = csub == b"digest";
             self.bounds.push(boundary.unwrap_or_default());
             let level = self.bounds.len() - 1;
@@ -388,13 +418,31 @@ impl<'a> Parser<'a> {
             (Kind::Leaf, self.scan(body))
         };
         let end = match (&kind, stop) {
+            _ if parent == Parent::Root => self.buf.len(),
             (Kind::Message(c), _) => self.parts[*c].end,
-            // Courier keeps the CR of the line end before the boundary in the body of an
-            // encapsulated message that is not multipart.
+            // Courier keeps the CR of the last line end in the body of an encapsulated
+            // message that is not multipart (before a boundary or at the end).
             (Kind::Leaf, Stop::Boundary { line, .. })
-                if parent == Parent::Encapsulated && line > body =>
+                if parent == Parent::Encapsulated && header_ok && line > body =>
             {
                 line - 1
+            }
+            (Kind::Leaf, Stop::Eof)
+                if parent == Parent::Encapsulated
+                    && header_ok
+                    && self.buf.len() >= body + 2
+                    && self.buf.ends_with(b"\r\n") =>
+            {
+                self.buf.len() - 1
+            }
+            // A body part cut off by the end of the message loses its last line end.
+            (_, Stop::Eof) if matches!(parent, Parent::Multipart { .. }) => {
+                let len = self.buf.len();
+                if len >= body + 2 && &self.buf[len - 2..] == b"\r\n" {
+                    len - 2
+                } else {
+                    len
+                }
             }
             _ => self.end_before(body, stop),
         };
@@ -525,10 +573,16 @@ impl<'a> Message<'a> {
                 None => out.extend_from_slice(b"NIL"),
             }
             out.push(b' ');
-            write_nstring(out, field(b"content-language").as_deref());
+            // Courier sends Content-Language for multiparts only.
+            let lang = if matches!(&p.kind, Kind::Multipart(c) if !c.is_empty()) {
+                field(b"content-language")
+            } else {
+                None
+            };
+            write_nstring(out, lang.as_deref());
         };
         match &p.kind {
-            Kind::Multipart(children) => {
+            Kind::Multipart(children) if !children.is_empty() => {
                 out.push(b'(');
                 for &c in children {
                     self.write_structure(out, c, ext);
@@ -555,7 +609,9 @@ impl<'a> Message<'a> {
                 out.push(b' ');
                 write_nstring(out, field(b"content-description").as_deref());
                 out.push(b' ');
-                let enc = field(b"content-transfer-encoding")
+                // Courier reads Content-Transfer-Encoding even without MIME-Version.
+                let enc = header::first(&self.buf[p.start..p.body], b"content-transfer-encoding")
+                    .map(|f| unfold(f.value))
                     .map(|e| e.to_ascii_lowercase())
                     .unwrap_or_else(|| b"8bit".to_vec());
                 write_string(out, &enc);
@@ -619,24 +675,39 @@ impl<'a> Message<'a> {
         }
     }
 
-    fn resolve_mime(&self, path: &[u32]) -> usize {
+    /// Courier's part lookup for MIME: in a message that is not multipart every number
+    /// names the message itself; in a multipart a number names a body part; a body part
+    /// that is neither multipart nor message/rfc822 has no subparts.
+    fn resolve_mime(&self, path: &[u32]) -> Option<usize> {
         let mut cur = 0usize;
+        let mut is_message = true;
         for (depth, &n) in path.iter().enumerate() {
-            if depth > 0
-                && let Kind::Message(c) = self.parts[cur].kind
-            {
-                cur = c;
+            if depth > 0 {
+                match self.parts[cur].kind {
+                    Kind::Message(c) => {
+                        cur = c;
+                        is_message = true;
+                    }
+                    Kind::Leaf if !is_message => return None,
+                    _ => {}
+                }
             }
             match &self.parts[cur].kind {
-                Kind::Multipart(ch) => match (n as usize).checked_sub(1).and_then(|i| ch.get(i)) {
-                    Some(&c) => cur = c,
-                    None => break,
-                },
-                _ if n == 1 => {}
-                _ => break,
+                Kind::Multipart(ch) => {
+                    cur = *(n as usize).checked_sub(1).and_then(|i| ch.get(i))?;
+                    is_message = false;
+                }
+                Kind::Message(c) if depth == 0 => {
+                    if n != 1 {
+                        return None;
+                    }
+                    cur = *c;
+                }
+                _ if is_message => {}
+                _ => return None,
             }
         }
-        cur
+        Some(cur)
     }
 
     /// Resolves part numbers to a part index. `[]` is the message itself.
@@ -654,6 +725,9 @@ impl<'a> Message<'a> {
             }
             cur = match &self.parts[cur].kind {
                 Kind::Multipart(ch) => *ch.get(n as usize - 1)?,
+                // Courier: part 1 of a message/rfc822 message is the encapsulated message.
+                Kind::Message(c) if depth == 0 && n == 1 => *c,
+                Kind::Message(_) if depth == 0 => return None,
                 _ if n == 1 => cur,
                 _ => return None,
             };
@@ -667,9 +741,8 @@ impl<'a> Message<'a> {
             if s.part.is_empty() {
                 return None;
             }
-            // Courier: the deepest part the numbers reach (numbers that name no part are
-            // ignored), and of its header only the Content-* and MIME-Version fields.
-            let p = &self.parts[self.resolve_mime(&s.part)];
+            // Courier: of the part's header only the Content-* and MIME-Version fields.
+            let p = &self.parts[self.resolve_mime(&s.part)?];
             return Some(Cow::Owned(mime_fields(&self.buf[p.start..p.body])));
         }
         let idx = self.resolve(&s.part)?;
@@ -693,7 +766,13 @@ impl<'a> Message<'a> {
             Some(SectionText::Mime) => return None,
             Some(SectionText::Header) => {
                 let m = msg()?;
-                Cow::Borrowed(&b[m.start..m.body])
+                let h = &b[m.start..m.body];
+                // Courier sends an empty body-part header as a lone CR.
+                if h == b"\r\n" && m.start > 0 && !matches!(p.kind, Kind::Message(_)) {
+                    Cow::Borrowed(&h[..1])
+                } else {
+                    Cow::Borrowed(h)
+                }
             }
             Some(SectionText::Text) => {
                 let m = msg()?;
@@ -725,6 +804,10 @@ fn mime_fields(hdr: &[u8]) -> Vec<u8> {
     out
 }
 
+/// HEADER.FIELDS (`keep`) / HEADER.FIELDS.NOT: the matching fields with all their lines,
+/// as they are in the header, then an empty line. Names match case-insensitively and
+/// exactly (`Subject :` is not `Subject`). A header cut off by a boundary lacks the line
+/// end of its last line, and Courier sends it so.
 fn filter_fields(hdr: &[u8], names: &[Vec<u8>], keep: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for f in header::fields(hdr) {
