@@ -193,15 +193,16 @@ pub fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
         return true;
     }
     if haystack.is_ascii() && needle.is_ascii() {
-        let n = needle.len();
-        if n > haystack.len() {
-            return false;
-        }
-        let first = needle[0].to_ascii_lowercase();
-        return (0..=haystack.len() - n).any(|i| {
-            haystack[i].to_ascii_lowercase() == first
-                && haystack[i..i + n].eq_ignore_ascii_case(needle)
-        });
+        // Both ASCII: lowercase copies, then std's linear-time substring search.
+        let h: String = haystack
+            .iter()
+            .map(|&b| char::from(b.to_ascii_lowercase()))
+            .collect();
+        let n: String = needle
+            .iter()
+            .map(|&b| char::from(b.to_ascii_lowercase()))
+            .collect();
+        return h.contains(&n);
     }
     fold(haystack).contains(&fold(needle))
 }
