@@ -39,12 +39,12 @@ impl<'a> Iterator for Fields<'a> {
             return None;
         }
         let mut len = first;
-        while len < self.rest.len() && matches!(self.rest[len], b' ' | b'\t') {
+        while len < self.rest.len() && continues(&self.rest[len..]) {
             len += line_len(&self.rest[len..]);
         }
         let raw = &self.rest[..len];
         self.rest = &self.rest[len..];
-        if matches!(line[0], b' ' | b'\t') {
+        if continues(line) {
             // Continuation lines before any field: a field with an empty name, which no
             // name matches (HEADER.FIELDS.NOT keeps it, as Courier does).
             return Some(Field {
@@ -59,6 +59,17 @@ impl<'a> Iterator for Fields<'a> {
             _ => (trim_crlf(line), &raw[raw.len()..]),
         };
         Some(Field { name, raw, value })
+    }
+}
+
+/// Whether a line continues the field before it: it starts with white space as C's
+/// isspace() sees it (Courier's test), CR included but not the CR of an empty line.
+fn continues(line: &[u8]) -> bool {
+    match line {
+        [b' ' | b'\t' | 0x0b | 0x0c, ..] => true,
+        [b'\r', b'\n', ..] => false,
+        [b'\r', ..] => true,
+        _ => false,
     }
 }
 

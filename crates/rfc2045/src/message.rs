@@ -320,7 +320,8 @@ impl<'a> Parser<'a> {
                 break;
             }
             let (cend, next) = self.line(pos);
-            if cend == pos {
+            // A line holding only a CR ends the header too (a file stored with CRLF).
+            if cend == pos || (cend == pos + 1 && self.buf[pos] == b'\r') {
                 body = next;
                 break;
             }

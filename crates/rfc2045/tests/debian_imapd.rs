@@ -22,6 +22,11 @@ const MTIME: u64 = 1_583_381_106;
 /// input that are not reproduced yet.
 const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
     (
+        "14-long-lines.eml",
+        "",
+        "header lines over 8 KiB: Courier cuts them at 8191 bytes",
+    ),
+    (
         "08-groups.eml",
         "ENVELOPE",
         "RFC 3501 group syntax; Courier sends (NIL NIL \"\" NIL)",
@@ -51,9 +56,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
         "BODY[1.HEADER]",
         "empty part header: lone CR rule",
     ),
-    ("14-long-lines.eml", "", "very long header lines"),
-    ("23-crlf.eml", "", "file stored with CRLF"),
-    ("46-crlf-mixed-endings.eml", "", "file stored with CRLF"),
 ];
 
 fn corpus() -> Vec<PathBuf> {
@@ -415,9 +417,17 @@ fn corpus_matches_debian_imapd() {
                 println!("{file} {name}: known difference: {why}");
                 continue;
             }
+            let at = theirs
+                .iter()
+                .zip(want.iter())
+                .take_while(|(a, b)| a == b)
+                .count();
+            let ctx = at.saturating_sub(40);
             failures.push(format!(
-                "{file} {name} (imapd calls it {}):\n  imapd: {}\n  ours:  {}",
+                "{file} {name} (imapd calls it {}), first difference at byte {at}: imapd {:?} ours {:?}\n  imapd: {}\n  ours:  {}",
                 got.name,
+                String::from_utf8_lossy(&theirs[ctx..(at + 40).min(theirs.len())]),
+                String::from_utf8_lossy(&want[ctx..(at + 40).min(want.len())]),
                 show(&theirs),
                 show(want)
             ));
