@@ -10,7 +10,8 @@ pub(crate) fn write_field(out: &mut Vec<u8>, v: Option<&[u8]>) {
 
 /// Encodes runs of words holding 8-bit characters as RFC 2047 UTF-8 encoded words, the
 /// way Courier's ENVELOPE does: bytes that are not valid UTF-8 are dropped; each run
-/// becomes one `=?utf-8?Q?...?=` or `=?utf-8?B?...?=` word, whichever is shorter.
+/// becomes one `=?utf-8?Q?...?=` or `=?utf-8?B?...?=` word, whichever is shorter (B on
+/// a tie). Courier also splits long runs into several words; that is not reproduced.
 pub(crate) fn encode_8bit(v: &[u8]) -> Vec<u8> {
     if v.is_ascii() {
         return v.to_vec();
@@ -25,13 +26,13 @@ pub(crate) fn encode_8bit(v: &[u8]) -> Vec<u8> {
         if i > 0 {
             out.push(b' ');
         }
-        if words[i].is_ascii() {
+        if !needs_word(words[i]) {
             out.extend_from_slice(words[i]);
             i += 1;
             continue;
         }
         let mut j = i + 1;
-        while j < words.len() && !words[j].is_ascii() {
+        while j < words.len() && needs_word(words[j]) {
             j += 1;
         }
         let run = words[i..j].join(&b' ');
@@ -39,6 +40,13 @@ pub(crate) fn encode_8bit(v: &[u8]) -> Vec<u8> {
         i = j;
     }
     out
+}
+
+/// In a value that holds 8-bit characters, Courier also encodes the words that hold
+/// characters special in encoded words or addresses.
+fn needs_word(w: &[u8]) -> bool {
+    w.iter()
+        .any(|&b| b >= 0x80 || b"\"=?<>@,;:\\[]_".contains(&b))
 }
 
 fn encoded_word(run: &[u8]) -> Vec<u8> {
@@ -54,7 +62,7 @@ fn encoded_word(run: &[u8]) -> Vec<u8> {
     }
     let b64 = base64(run);
     let mut out = Vec::with_capacity(run.len() * 3 + 12);
-    if q.len() <= b64.len() {
+    if q.len() < b64.len() {
         out.extend_from_slice(b"=?utf-8?Q?");
         out.extend_from_slice(&q);
     } else {

@@ -541,7 +541,7 @@ impl<'a> Message<'a> {
                 if n == b"charset" {
                     write_string(out, &v.to_ascii_lowercase());
                 } else {
-                    write_string(out, v);
+                    write_string(out, &crate::envelope::encode_8bit(v));
                 }
             }
             out.push(b')');
@@ -565,7 +565,7 @@ impl<'a> Message<'a> {
                             }
                             write_string(out, n);
                             out.push(b' ');
-                            write_string(out, v);
+                            write_string(out, &crate::envelope::encode_8bit(v));
                         }
                         out.push(b')');
                     }
@@ -608,7 +608,8 @@ impl<'a> Message<'a> {
                 out.push(b' ');
                 write_nstring(out, field(b"content-id").as_deref());
                 out.push(b' ');
-                write_nstring(out, field(b"content-description").as_deref());
+                let desc = field(b"content-description").map(|d| crate::envelope::encode_8bit(&d));
+                write_nstring(out, desc.as_deref());
                 out.push(b' ');
                 // Courier reads Content-Transfer-Encoding even without MIME-Version.
                 let enc = header::first(&self.buf[p.start..p.body], b"content-transfer-encoding")
