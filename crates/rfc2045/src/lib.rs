@@ -7,6 +7,55 @@
 //! ([`MAX_DEPTH`]) and part count ([`MAX_PARTS`]) are bounded: deeper parts are opaque.
 //!
 //! Does not: touch files, log, or know about UIDs and flags.
+//!
+//! # How Debian's Courier-IMAP 5.0.13 behaves, and what we do
+//!
+//! `tests/debian_imapd.rs` compares every item below with Debian's `imapd` on a corpus of
+//! messages (`tests/corpus/`); the few differences left are listed there.
+//!
+//! - **Line ends.** Courier serves a maildir file with every LF turned into CRLF, even an
+//!   LF already preceded by CR ([`crlf::from_maildir`]); RFC822.SIZE counts those bytes
+//!   ([`crlf::from_maildir_len`]). A line holding only a CR ends a header, and a line
+//!   starting with CR (or any C `isspace` character) continues the field before it.
+//! - **MIME-Version.** MIME headers are read only in a message that has a `MIME-Version`
+//!   field, and in the body parts of a multipart; otherwise the message is `text/plain`
+//!   with no parameters (an encapsulated message/rfc822 needs its own `MIME-Version`).
+//!   Content-Transfer-Encoding is read in any case; the default is `8bit`.
+//! - **Boundaries** match by prefix (`--XX` also matches `--XXfoo`), outermost first; the
+//!   line end before a boundary belongs to the boundary, also for a header cut off by one.
+//!   A body part cut off by the end of the message loses its last line end. In a
+//!   non-multipart encapsulated message the CR of the last line end stays in the body
+//!   (`BODY[2.1]` of `...body\r\n--XX` is `body\r`), as Courier counts it.
+//! - **Content-Type**: type and subtype lowercased, a type without subtype gives subtype
+//!   `""`, a missing or empty type gives `text/plain` (`message/rfc822` in a digest);
+//!   parameter names lowercased, values kept except `charset` (lowercased); a parameter
+//!   with a comment or without `=` is dropped; `\\` in a quoted value disappears. A
+//!   multipart without any body part is shown like a single part of type multipart.
+//! - **BODYSTRUCTURE extension data**: body parts get MD5, disposition and `NIL` for the
+//!   language; multiparts get parameters, disposition and the Content-Language value as
+//!   one string (`"en, de"`). Content-Location is never sent.
+//! - **ENVELOPE**: repeated fields are joined with `", "`; an empty field is `NIL`;
+//!   Sender and Reply-To fall back to From only when absent; a field name is the text
+//!   before the colon (`Subject :` is not a Subject); addresses are printed the way
+//!   Courier's rfc822 library prints tokens (comments kept in parentheses, a source route
+//!   inside the mailbox, `""` as host when there is no `@`, text after `>` an address of
+//!   its own); 8-bit text is sent as RFC 2047 UTF-8 encoded words, invalid UTF-8 dropped.
+//! - **BODY\[section\]**: `HEADER`, `TEXT` and `HEADER.FIELDS` of a body part that is not a
+//!   message/rfc822 address that part's own header and body; `MIME` sends only the
+//!   `Content-*` and `MIME-Version` fields; in a non-multipart message every part number
+//!   names the message itself for `MIME`; part 1 of a top-level message/rfc822 is the
+//!   encapsulated message. `HEADER.FIELDS` copies the matching fields with all their
+//!   lines, then an empty line. A part that does not exist is sent as an empty string.
+//!
+//! Where Courier breaks RFC 3501 we follow the RFC:
+//!
+//! - group syntax in ENVELOPE: Courier sends `(NIL NIL "" NIL)` for both the start and
+//!   the end of a group; we send `(NIL NIL "name" NIL)` and `(NIL NIL NIL NIL)`.
+//!
+//! Not reproduced (broken input only): header lines over 8 KiB (Courier cuts them at
+//! 8191 bytes), a header with no empty line after it (Courier sends half a CRLF as the
+//! body), a close delimiter at the very end without a line end, the split of long 8-bit
+//! runs into several encoded words.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -737,7 +737,7 @@ impl<'a> Message<'a> {
         Some(cur)
     }
 
-    /// BODY[section] bytes (before any `<partial>`); None when the part does not exist.
+    /// BODY\[section\] bytes (before any `<partial>`); None when the part does not exist.
     pub fn section(&self, s: &Section) -> Option<Cow<'a, [u8]>> {
         if s.text == Some(SectionText::Mime) {
             if s.part.is_empty() {
