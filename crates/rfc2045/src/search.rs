@@ -182,6 +182,19 @@ pub fn header_values(canonical_header: &[u8], name: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Values of every `name:` field in the header of the message and of every part in it
+/// (body parts' MIME headers, encapsulated messages' headers), decoded like
+/// [`header_values`]. This is what Debian's imapd searches for SEARCH HEADER, FROM, TO,
+/// CC, BCC and SUBJECT.
+pub fn header_values_all(msg: &Message<'_>, name: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for i in 0..msg.part_count() {
+        let p = msg.part(i);
+        out.extend(header_values(&msg.buf()[p.start..p.body], name));
+    }
+    out
+}
+
 fn fold(v: &[u8]) -> String {
     String::from_utf8_lossy(v).to_lowercase()
 }
@@ -236,20 +249,41 @@ fn decoded_body<'a>(msg: &Message<'a>, idx: usize) -> Vec<u8> {
     }
 }
 
-/// SEARCH BODY: needle in any text part (and any other leaf part), transfer encoding
-/// (QP, base64) decoded.
+/// Line ends and runs of white space become one space (Courier's search sees text that
+/// way, so a needle matches across a line break).
+fn squeeze(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut space = false;
+    for &b in v {
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+            space = true;
+        } else {
+            if space && !out.is_empty() {
+                out.push(b' ');
+            }
+            space = false;
+            out.push(b);
+        }
+    }
+    if space {
+        out.push(b' ');
+    }
+    out
+}
+
+fn squeezed_contains(haystack: &[u8], needle: &[u8]) -> bool {
+    contains_ci(&squeeze(haystack), &squeeze(needle))
+}
+
+/// SEARCH BODY: needle in any text/* or message/* body part (Courier searches no other
+/// part, nor the headers of encapsulated messages), transfer
+/// encoding (QP, base64) decoded; line breaks and runs of white space count as one space.
 pub fn body_contains(msg: &Message<'_>, needle: &[u8]) -> bool {
     (0..msg.part_count()).any(|i| {
         let p = msg.part(i);
-        match p.kind {
-            Kind::Leaf => contains_ci(&decoded_body(msg, i), needle),
-            Kind::Message(c) => {
-                // The encapsulated header is body text of the enclosing message.
-                let c = msg.part(c);
-                contains_ci(&decoded_header(&msg.buf()[c.start..c.body]), needle)
-            }
-            Kind::Multipart(_) => false,
-        }
+        matches!(p.kind, Kind::Leaf)
+            && (p.ctype == b"text" || p.ctype == b"message")
+            && squeezed_contains(&decoded_body(msg, i), needle)
     })
 }
 
@@ -264,9 +298,13 @@ fn decoded_header(h: &[u8]) -> Vec<u8> {
     out
 }
 
-/// SEARCH TEXT: header or body.
+/// SEARCH TEXT: the header of the message and of every part in it (encapsulated
+/// messages' headers and body parts' MIME headers too, as Courier does), or the body.
 pub fn text_contains(msg: &Message<'_>, needle: &[u8]) -> bool {
-    contains_ci(&decoded_header(msg.header()), needle) || body_contains(msg, needle)
+    (0..msg.part_count()).any(|i| {
+        let p = msg.part(i);
+        squeezed_contains(&decoded_header(&msg.buf()[p.start..p.body]), needle)
+    }) || body_contains(msg, needle)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
-use courier_rfc2045::{Message, Section, SectionText, crlf, date};
+use courier_rfc2045::{Message, Section, SectionText, crlf, date, search};
 
 const IMAPD: &str = "/usr/bin/imapd";
 /// Fixed zone for INTERNALDATE: POSIX TZ "IST-5:30" is UTC+05:30.
@@ -143,6 +143,33 @@ fn sections(msg: &Message<'_>) -> Vec<Section> {
                 text,
             });
         }
+    }
+    v
+}
+
+/// SEARCH queries asked of every message: (search key, needle).
+fn searches() -> Vec<(&'static str, &'static str)> {
+    let mut v = Vec::new();
+    for needle in [
+        "hello",
+        "body",
+        "report",
+        "inner",
+        "text",
+        "content-type",
+        "grüße",
+        "CAFÉ",
+        "aGVsbG8",
+        "soft line",
+    ] {
+        v.push(("BODY", needle));
+        v.push(("TEXT", needle));
+    }
+    for needle in ["meeting", "birnen", "äpfel", "first", "subject", "=?utf-8"] {
+        v.push(("HEADER SUBJECT", needle));
+    }
+    for needle in ["müller", "example.com", "john doe"] {
+        v.push(("HEADER FROM", needle));
     }
     v
 }
@@ -374,8 +401,61 @@ fn corpus_matches_debian_imapd() {
                 .collect();
             commands.push(format!("FETCH 1 ({})", items.join(" ")));
         }
+        let searches = searches();
+        for (kind, needle) in &searches {
+            let n = needle.as_bytes();
+            if n.is_ascii() {
+                commands.push(format!("SEARCH {kind} \"{needle}\""));
+            } else {
+                commands.push(format!(
+                    "SEARCH CHARSET UTF-8 {kind} {{{}}}\r\n{needle}",
+                    n.len()
+                ));
+            }
+        }
         let out = run_imapd(&home, &commands);
         let items = fetch_items(&out);
+
+        // SEARCH: one "* SEARCH" line per query, listing 1 when the message matches.
+        let hits: Vec<bool> = out
+            .split(|&b| b == b'\n')
+            .filter(|l| l.starts_with(b"* SEARCH"))
+            .map(|l| l.starts_with(b"* SEARCH 1"))
+            .collect();
+        if hits.len() != searches.len() {
+            failures.push(format!(
+                "{file}: {} SEARCH answers for {} queries",
+                hits.len(),
+                searches.len()
+            ));
+        } else {
+            for ((kind, needle), theirs) in searches.iter().zip(hits) {
+                compared += 1;
+                let n = needle.as_bytes();
+                let ours = match *kind {
+                    "BODY" => search::body_contains(&msg, n),
+                    "TEXT" => search::text_contains(&msg, n),
+                    _ => {
+                        let field = kind.trim_start_matches("HEADER ").as_bytes();
+                        search::header_values_all(&msg, field)
+                            .iter()
+                            .any(|v| search::contains_ci(v, n))
+                    }
+                };
+                if ours == theirs {
+                    continue;
+                }
+                let name = format!("SEARCH {kind} {needle}");
+                if let Some((_, _, why)) = KNOWN_DIFFERENCES
+                    .iter()
+                    .find(|(f, n, _)| (f.is_empty() || *f == file) && name.starts_with(n))
+                {
+                    println!("{file} {name}: known difference: {why}");
+                    continue;
+                }
+                failures.push(format!("{file} {name}: imapd {theirs}, ours {ours}"));
+            }
+        }
 
         let mut expect: Vec<(String, Vec<u8>, bool)> = vec![
             ("ENVELOPE".into(), msg.envelope(), false),
