@@ -47,10 +47,21 @@
 //!   encapsulated message. `HEADER.FIELDS` copies the matching fields with all their
 //!   lines, then an empty line. A part that does not exist is sent as an empty string.
 //!
+//! - **SEARCH** ([`search`]): BODY looks in text/* and message/* body parts only,
+//!   transfer encoding undone; TEXT adds the header of the message and of every part;
+//!   HEADER/FROM/SUBJECT/... look at the fields of every part's header
+//!   ([`search::header_values_all`]); line breaks and runs of white space match one
+//!   space. Dates: [`date::parse_rfc2822`] accepts what Courier's date parser accepts on
+//!   the corpus (no weekday, 2-digit years, obsolete and unknown zones, comments).
+//!
 //! Where Courier breaks RFC 3501 we follow the RFC:
 //!
 //! - group syntax in ENVELOPE: Courier sends `(NIL NIL "" NIL)` for both the start and
 //!   the end of a group; we send `(NIL NIL "name" NIL)` and `(NIL NIL NIL NIL)`.
+//! - SENTON/SENTBEFORE/SENTSINCE: Courier takes the day of the Date field converted to
+//!   the server's time zone, and the Date field of any part; RFC 3501 says the date as
+//!   written, disregarding time and zone: `(epoch + tz_offset)` of the message's own
+//!   Date field, which [`date::parse_rfc2822`] gives.
 //!
 //! Not reproduced (broken input only): header lines over 8 KiB (Courier cuts them at
 //! 8191 bytes), a header with no empty line after it (Courier sends half a CRLF as the

@@ -147,6 +147,33 @@ fn sections(msg: &Message<'_>) -> Vec<Section> {
     v
 }
 
+/// The day (since 1970) of the first Date field, in the zone it is written in.
+fn date_day(header: &[u8]) -> Option<i64> {
+    let v = search::header_values(header, b"date").into_iter().next()?;
+    let (t, tz) = date::parse_rfc2822(&v)?;
+    Some((t + i64::from(tz)).div_euclid(86_400))
+}
+
+/// Courier's SENT* days: every Date field of every part, as a day in the server's zone.
+fn courier_days(msg: &Message<'_>) -> Vec<i64> {
+    search::header_values_all(msg, b"date")
+        .iter()
+        .filter_map(|v| date::parse_rfc2822(v))
+        .map(|(t, _)| (t + i64::from(TZ_OFFSET)).div_euclid(86_400))
+        .collect()
+}
+
+fn days_of(y: i64, m: u32, d: u32) -> i64 {
+    date::days_from_civil(y, m, d)
+}
+
+/// `d-Mon-yyyy` for a day number.
+fn search_date(day: i64) -> String {
+    // format_date_time gives "dd-Mon-yyyy hh:mm:ss +zzzz".
+    let s = date::format_date_time(day * 86_400, 0);
+    s[..11].to_string()
+}
+
 /// SEARCH queries asked of every message: (search key, needle).
 fn searches() -> Vec<(&'static str, &'static str)> {
     let mut v = Vec::new();
@@ -413,6 +440,12 @@ fn corpus_matches_debian_imapd() {
                 ));
             }
         }
+        // SENTON / SENTBEFORE / SENTSINCE for the day the Date field names in its own zone.
+        let sent = date_day(msg.header());
+        let day = sent.unwrap_or(days_of(2000, 1, 1));
+        for key in ["SENTON", "SENTBEFORE", "SENTSINCE"] {
+            commands.push(format!("SEARCH {key} {}", search_date(day)));
+        }
         let out = run_imapd(&home, &commands);
         let items = fetch_items(&out);
 
@@ -422,6 +455,23 @@ fn corpus_matches_debian_imapd() {
             .filter(|l| l.starts_with(b"* SEARCH"))
             .map(|l| l.starts_with(b"* SEARCH 1"))
             .collect();
+        let (hits, date_hits) = hits.split_at(hits.len().saturating_sub(3));
+        for (key, theirs) in ["SENTON", "SENTBEFORE", "SENTSINCE"].iter().zip(date_hits) {
+            compared += 1;
+            // Courier's reading (not RFC 3501's): the day in the server's zone, of the Date
+            // of any part. This checks parse_rfc2822 against Courier's date parser.
+            let ours = courier_days(&msg).iter().any(|&d| match *key {
+                "SENTON" => d == day,
+                "SENTBEFORE" => d < day,
+                _ => d >= day,
+            });
+            if ours != *theirs {
+                failures.push(format!(
+                    "{file} SEARCH {key} {}: imapd {theirs}, ours {ours}",
+                    search_date(day)
+                ));
+            }
+        }
         if hits.len() != searches.len() {
             failures.push(format!(
                 "{file}: {} SEARCH answers for {} queries",
@@ -429,7 +479,7 @@ fn corpus_matches_debian_imapd() {
                 searches.len()
             ));
         } else {
-            for ((kind, needle), theirs) in searches.iter().zip(hits) {
+            for ((kind, needle), &theirs) in searches.iter().zip(hits) {
                 compared += 1;
                 let n = needle.as_bytes();
                 let ours = match *kind {
