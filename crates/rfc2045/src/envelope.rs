@@ -96,6 +96,25 @@ fn base64(v: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Courier reads a header field, unfolded, into an 8 KiB buffer: name, colon and value
+/// together are cut at 8191 bytes before the value is used.
+const FIELD_MAX: usize = 8191;
+
+fn cut_unfold(name: &[u8], value: &[u8]) -> Vec<u8> {
+    let room = FIELD_MAX.saturating_sub(name.len() + 1);
+    let mut out = Vec::with_capacity(value.len().min(room));
+    let mut i = 0;
+    while i < value.len() && out.len() < room {
+        match value[i] {
+            b'\r' if value.get(i + 1) == Some(&b'\n') => i += 1,
+            b'\r' | b'\n' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    unfold(&out)
+}
+
 /// The header fields ENVELOPE is built from, found in one pass over the header. Courier
 /// joins repeated fields with ", ".
 #[derive(Default)]
@@ -126,7 +145,7 @@ pub fn envelope_from_header(canonical_header: &[u8]) -> Vec<u8> {
         else {
             continue;
         };
-        let v = unfold(field.value);
+        let v = cut_unfold(field.name, field.value);
         match &mut f.slots[i] {
             Some(prev) => {
                 prev.extend_from_slice(b", ");

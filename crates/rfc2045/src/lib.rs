@@ -63,8 +63,12 @@
 //!   written, disregarding time and zone: `(epoch + tz_offset)` of the message's own
 //!   Date field, which [`date::parse_rfc2822`] gives.
 //!
-//! Not reproduced (broken input only): header lines over 8 KiB (Courier cuts them at
-//! 8191 bytes), a header with no empty line after it (Courier sends half a CRLF as the
+//! Long fields: Courier reads a field unfolded into an 8 KiB buffer, so ENVELOPE sees
+//! only its first 8191 bytes (name and colon included), and HEADER.FIELDS.NOT adds an
+//! empty line at the end for each further 8 KiB of a field it leaves out; both are
+//! reproduced.
+//!
+//! Not reproduced (broken input only): a header with no empty line after it (Courier sends half a CRLF as the
 //! body), a close delimiter at the very end without a line end, the split of long 8-bit
 //! runs into several encoded words.
 #![warn(missing_docs)]

@@ -812,11 +812,20 @@ fn mime_fields(hdr: &[u8]) -> Vec<u8> {
 /// end of its last line, and Courier sends it so.
 fn filter_fields(hdr: &[u8], names: &[Vec<u8>], keep: bool) -> Vec<u8> {
     let mut out = Vec::new();
+    let mut extra = 0;
     for f in header::fields(hdr) {
         let hit = names.iter().any(|n| n.eq_ignore_ascii_case(f.name));
         if hit == keep {
             out.extend_from_slice(f.raw);
+        } else if !keep {
+            // Courier reads fields in 8 KiB pieces and, at the end, sends a line end for
+            // every further piece of a field that HEADER.FIELDS.NOT leaves out.
+            let crlfs = f.raw.windows(2).filter(|w| w == b"\r\n").count();
+            extra += (f.raw.len() - 2 * crlfs) / 8192;
         }
+    }
+    for _ in 0..extra {
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out
