@@ -68,9 +68,13 @@
 //! empty line at the end for each further 8 KiB of a field it leaves out; both are
 //! reproduced.
 //!
-//! Not reproduced (broken input only): a header with no empty line after it (Courier sends half a CRLF as the
-//! body), a close delimiter at the very end without a line end, the split of long 8-bit
-//! runs into several encoded words.
+//! A message that is all header with no empty line: Courier's header is its complete
+//! lines (an unterminated last line is left out, also from ENVELOPE) and the body runs
+//! from the header's last line end to one byte before the end; reproduced.
+//!
+//! Not reproduced (broken input only): an empty body-part header is sometimes sent as a
+//! lone CR, a close delimiter at the very end without a line end loses its last byte, and
+//! long 8-bit runs are split into several encoded words.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -41,10 +41,14 @@ pub(crate) enum Kind {
     Message(usize),
 }
 
-/// One entity: its MIME header is `start..body`, its body `body..end`.
+/// One entity: its MIME header is `start..hend` (normally `hend == body`), its body
+/// `body..end`.
 #[derive(Clone, Debug)]
 pub(crate) struct Part {
     pub start: usize,
+    pub hend: usize,
+    /// The top-level header has no empty line after it (see `entity`).
+    pub cut_header: bool,
     pub body: usize,
     pub end: usize,
     pub kind: Kind,
@@ -296,6 +300,8 @@ impl<'a> Parser<'a> {
         let idx = self.parts.len();
         self.parts.push(Part {
             start,
+            hend: start,
+            cut_header: false,
             body: start,
             end: start,
             kind: Kind::Leaf,
@@ -448,12 +454,28 @@ impl<'a> Parser<'a> {
             _ => self.end_before(body, stop),
         };
         let p = &mut self.parts[idx];
+        p.hend = body;
         p.body = body;
         p.end = end;
         p.kind = kind;
         p.ctype = ctype;
         p.csub = csub;
         p.mime = mime;
+        if parent == Parent::Root && matches!(header_stop, Some(Stop::Eof)) {
+            // A message that is all header, with no empty line: Courier's header is its
+            // complete lines without the last line end (BODY[HEADER] adds that line
+            // end's CR), and its body runs from that line end to one byte before the end
+            // of the message: just `\r` for a header ending in a line end.
+            let buf = self.buf;
+            let last = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            let p = &mut self.parts[idx];
+            if last >= 2 {
+                p.hend = last - 2;
+                p.body = last - 2;
+                p.end = buf.len() - 1;
+                p.cut_header = true;
+            }
+        }
         (idx, stop)
     }
 }
@@ -485,7 +507,7 @@ impl<'a> Message<'a> {
 
     /// Top-level header, including its terminating blank line.
     pub fn header(&self) -> &'a [u8] {
-        &self.buf[..self.root().body]
+        &self.buf[..self.root().hend]
     }
 
     /// Top-level body.
@@ -520,7 +542,7 @@ impl<'a> Message<'a> {
     fn write_structure(&self, out: &mut Vec<u8>, idx: usize, ext: bool) {
         let p = &self.parts[idx];
         let hdr = if p.mime {
-            &self.buf[p.start..p.body]
+            &self.buf[p.start..p.hend]
         } else {
             &b""[..]
         };
@@ -612,7 +634,7 @@ impl<'a> Message<'a> {
                 write_nstring(out, desc.as_deref());
                 out.push(b' ');
                 // Courier reads Content-Transfer-Encoding even without MIME-Version.
-                let enc = header::first(&self.buf[p.start..p.body], b"content-transfer-encoding")
+                let enc = header::first(&self.buf[p.start..p.hend], b"content-transfer-encoding")
                     .map(|f| unfold(f.value))
                     .map(|e| e.to_ascii_lowercase())
                     .unwrap_or_else(|| b"8bit".to_vec());
@@ -620,7 +642,7 @@ impl<'a> Message<'a> {
                 out.push(b' ');
                 out.extend_from_slice((p.end - p.body).to_string().as_bytes());
                 let lines = || {
-                    self.buf[p.body..p.end]
+                    self.buf[(p.body + 2 * usize::from(p.cut_header)).min(p.end)..p.end]
                         .iter()
                         .filter(|&&b| b == b'\n')
                         .count()
@@ -630,7 +652,7 @@ impl<'a> Message<'a> {
                     let c = &self.parts[*child];
                     out.push(b' ');
                     out.extend_from_slice(&crate::envelope::envelope_from_header(
-                        &self.buf[c.start..c.body],
+                        &self.buf[c.start..c.hend],
                     ));
                     out.push(b' ');
                     self.write_structure(out, *child, ext);
@@ -745,7 +767,7 @@ impl<'a> Message<'a> {
             }
             // Courier: of the part's header only the Content-* and MIME-Version fields.
             let p = &self.parts[self.resolve_mime(&s.part)?];
-            return Some(Cow::Owned(mime_fields(&self.buf[p.start..p.body])));
+            return Some(Cow::Owned(mime_fields(&self.buf[p.start..p.hend])));
         }
         let idx = self.resolve(&s.part)?;
         let p = &self.parts[idx];
@@ -768,7 +790,7 @@ impl<'a> Message<'a> {
             Some(SectionText::Mime) => return None,
             Some(SectionText::Header) => {
                 let m = msg()?;
-                let h = &b[m.start..m.body];
+                let h = &b[m.start..m.hend + usize::from(m.cut_header)];
                 // Courier sends an empty body-part header as a lone CR.
                 if h == b"\r\n" && m.start > 0 && !matches!(p.kind, Kind::Message(_)) {
                     Cow::Borrowed(&h[..1])
@@ -782,11 +804,11 @@ impl<'a> Message<'a> {
             }
             Some(SectionText::HeaderFields(names)) => {
                 let m = msg()?;
-                Cow::Owned(filter_fields(&b[m.start..m.body], names, true))
+                Cow::Owned(filter_fields(&b[m.start..m.hend], names, true))
             }
             Some(SectionText::HeaderFieldsNot(names)) => {
                 let m = msg()?;
-                Cow::Owned(filter_fields(&b[m.start..m.body], names, false))
+                Cow::Owned(filter_fields(&b[m.start..m.hend], names, false))
             }
         })
     }

@@ -190,7 +190,7 @@ pub fn header_values_all(msg: &Message<'_>, name: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for i in 0..msg.part_count() {
         let p = msg.part(i);
-        out.extend(header_values(&msg.buf()[p.start..p.body], name));
+        out.extend(header_values(&msg.buf()[p.start..p.hend], name));
     }
     out
 }
@@ -225,7 +225,7 @@ pub fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
 fn decoded_body<'a>(msg: &Message<'a>, idx: usize) -> Vec<u8> {
     let p = msg.part(idx);
     let buf = msg.buf();
-    let hdr = &buf[p.start..p.body];
+    let hdr = &buf[p.start..p.hend];
     let body = &buf[p.body..p.end];
     let cte = header::first(hdr, b"content-transfer-encoding")
         .map(|f| unfold(f.value).to_ascii_lowercase())
@@ -303,7 +303,7 @@ fn decoded_header(h: &[u8]) -> Vec<u8> {
 pub fn text_contains(msg: &Message<'_>, needle: &[u8]) -> bool {
     (0..msg.part_count()).any(|i| {
         let p = msg.part(i);
-        squeezed_contains(&decoded_header(&msg.buf()[p.start..p.body]), needle)
+        squeezed_contains(&decoded_header(&msg.buf()[p.start..p.hend]), needle)
     }) || body_contains(msg, needle)
 }
 
