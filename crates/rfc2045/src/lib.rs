@@ -72,9 +72,13 @@
 //! lines (an unterminated last line is left out, also from ENVELOPE) and the body runs
 //! from the header's last line end to one byte before the end; reproduced.
 //!
-//! Not reproduced (broken input only): an empty body-part header is sometimes sent as a
-//! lone CR, a close delimiter at the very end without a line end loses its last byte, and
-//! long 8-bit runs are split into several encoded words.
+//! End of file without a final line end: a boundary line needs its line end (a close
+//! delimiter at the very end without one is body text), and a body part or encapsulated
+//! message cut off there is counted one line short, as Courier does: its body loses its
+//! last byte if it holds a line end, else its header does. An empty body part's
+//! BODY[n.HEADER] likewise stops one byte short of its empty line.
+//!
+//! Not reproduced: Courier splits long runs of 8-bit text into several encoded words.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

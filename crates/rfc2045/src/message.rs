@@ -49,6 +49,10 @@ pub(crate) struct Part {
     pub hend: usize,
     /// The top-level header has no empty line after it (see `entity`).
     pub cut_header: bool,
+    /// Courier's BODY[n.HEADER] of this part is one byte short (see `section`).
+    pub short_header: bool,
+    /// Courier counts one line fewer in this part's body than it holds.
+    pub lines_minus: bool,
     pub body: usize,
     pub end: usize,
     pub kind: Kind,
@@ -251,6 +255,11 @@ impl<'a> Parser<'a> {
             return None;
         }
         let (cend, next) = self.line(pos);
+        // Courier: a boundary line needs its line end (a close delimiter at the very end
+        // of a file without one is body text).
+        if cend == self.buf.len() {
+            return None;
+        }
         let rest = &self.buf[pos + 2..cend];
         // Outermost first: a nested multipart reusing an enclosing boundary ends at once.
         for level in 0..self.bounds.len() {
@@ -302,6 +311,8 @@ impl<'a> Parser<'a> {
             start,
             hend: start,
             cut_header: false,
+            short_header: false,
+            lines_minus: false,
             body: start,
             end: start,
             kind: Kind::Leaf,
@@ -424,6 +435,15 @@ impl<'a> Parser<'a> {
         } else {
             (Kind::Leaf, self.scan(body))
         };
+        // Courier counts one line too few in a part that the end of the message cuts off
+        // without a final line end: with a line end in the body, the body loses its last
+        // byte (and a line); without, the header loses its last byte.
+        let unterminated = matches!(stop, Stop::Eof)
+            && header_ok
+            && !self.buf.ends_with(b"\n")
+            && matches!(parent, Parent::Multipart { .. } | Parent::Encapsulated);
+        let body_lf = unterminated && self.buf[body.min(self.buf.len())..].contains(&b'\n');
+        let eof_short = unterminated && body_lf && matches!(kind, Kind::Leaf);
         let end = match (&kind, stop) {
             _ if parent == Parent::Root => self.buf.len(),
             (Kind::Message(c), _) => self.parts[*c].end,
@@ -447,11 +467,20 @@ impl<'a> Parser<'a> {
                 let len = self.buf.len();
                 if len >= body + 2 && &self.buf[len - 2..] == b"\r\n" {
                     len - 2
+                } else if eof_short {
+                    len - 1
                 } else {
                     len
                 }
             }
+            (Kind::Leaf, Stop::Eof) if parent == Parent::Encapsulated && eof_short => {
+                self.buf.len() - 1
+            }
             _ => self.end_before(body, stop),
+        };
+        let child_minus = match kind {
+            Kind::Message(c) if parent != Parent::Root => self.parts[c].lines_minus,
+            _ => false,
         };
         let p = &mut self.parts[idx];
         p.hend = body;
@@ -461,6 +490,9 @@ impl<'a> Parser<'a> {
         p.ctype = ctype;
         p.csub = csub;
         p.mime = mime;
+        // A body part cut off by the end of the message without a final line end.
+        p.short_header = unterminated && !body_lf && end > body && parent != Parent::Encapsulated;
+        p.lines_minus = eof_short || child_minus;
         if parent == Parent::Root && matches!(header_stop, Some(Stop::Eof)) {
             // A message that is all header, with no empty line: Courier's header is its
             // complete lines without the last line end (BODY[HEADER] adds that line
@@ -646,6 +678,7 @@ impl<'a> Message<'a> {
                         .iter()
                         .filter(|&&b| b == b'\n')
                         .count()
+                        .saturating_sub(usize::from(p.lines_minus))
                         .to_string()
                 };
                 if let Kind::Message(child) = kind {
@@ -791,9 +824,13 @@ impl<'a> Message<'a> {
             Some(SectionText::Header) => {
                 let m = msg()?;
                 let h = &b[m.start..m.hend + usize::from(m.cut_header)];
-                // Courier sends an empty body-part header as a lone CR.
-                if h == b"\r\n" && m.start > 0 && !matches!(p.kind, Kind::Message(_)) {
-                    Cow::Borrowed(&h[..1])
+                // Courier: when a body part's body is empty, the line end before the
+                // boundary is the header's empty line, and Courier's header stops one
+                // byte short of it (`...\r\n\r`, or a lone `\r`); so does the header of
+                // a body part cut off by the end of the message without a line end.
+                let empty = m.start > 0 && m.body == m.end && m.body == m.hend;
+                if (empty || m.short_header) && h.ends_with(b"\n") {
+                    Cow::Borrowed(&h[..h.len() - 1])
                 } else {
                     Cow::Borrowed(h)
                 }
