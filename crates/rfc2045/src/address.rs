@@ -1,4 +1,5 @@
 //! RFC 822 address lists, tokenized the way Courier's rfc822 library does, for ENVELOPE.
+//! A `.` is part of an atom here: Courier prints the name `Mr. Smith` with its space.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -83,7 +84,7 @@ fn tokenize(v: &[u8]) -> Vec<Token> {
                     text: v[start..i].to_vec(),
                 });
             }
-            b'<' | b'>' | b'@' | b',' | b';' | b':' | b'.' | b']' | b')' => {
+            b'<' | b'>' | b'@' | b',' | b';' | b':' | b']' | b')' => {
                 out.push(Token {
                     kind: Kind::Special(b),
                     text: vec![b],
@@ -92,7 +93,7 @@ fn tokenize(v: &[u8]) -> Vec<Token> {
             }
             _ => {
                 let start = i;
-                while i < v.len() && !b" \t\r\n\"(<>@,;:.[])".contains(&v[i]) {
+                while i < v.len() && !b" \t\r\n\"(<>@,;:[])".contains(&v[i]) {
                     i += 1;
                 }
                 out.push(Token {
@@ -150,7 +151,7 @@ fn print(tokens: &[Token], quotes: bool) -> Vec<u8> {
 /// when there is no `@` (Courier sends "" there, not NIL).
 fn addr_spec(tokens: &[Token]) -> (Vec<u8>, Vec<u8>) {
     match tokens.iter().rposition(|t| t.kind == Kind::Special(b'@')) {
-        Some(a) if a > 0 => (print(&tokens[..a], true), print(&tokens[a + 1..], true)),
+        Some(a) => (print(&tokens[..a], true), print(&tokens[a + 1..], true)),
         _ => (print(tokens, true), Vec::new()),
     }
 }

@@ -25,11 +25,14 @@
 //!   line end before a boundary belongs to the boundary, also for a header cut off by one.
 //!   A body part cut off by the end of the message loses its last line end. In a
 //!   non-multipart encapsulated message the CR of the last line end stays in the body
-//!   (`BODY[2.1]` of `...body\r\n--XX` is `body\r`), as Courier counts it.
+//!   (`BODY[2.1]` of `...body\r\n--XX` is `body\r`), as Courier counts it; so does a
+//!   multipart whose close delimiter is followed at once by an enclosing boundary.
+//!   message/global is encapsulated like message/rfc822.
 //! - **Content-Type**: type and subtype lowercased, a type without subtype gives subtype
 //!   `""`, a missing or empty type gives `text/plain` (`message/rfc822` in a digest);
 //!   parameter names lowercased, values kept except `charset` (lowercased); a parameter
-//!   with a comment or without `=` is dropped; `\\` in a quoted value disappears. A
+//!   with a comment or without `=` is dropped, a repeated one keeps its first place and
+//!   its last value; `\\` in a quoted value disappears. A
 //!   multipart without any body part is shown like a single part of type multipart.
 //! - **BODYSTRUCTURE extension data**: body parts get MD5, disposition and `NIL` for the
 //!   language; multiparts get parameters, disposition and the Content-Language value as

@@ -119,7 +119,13 @@ pub(crate) fn params(v: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
             continue;
         };
         let (name, value) = (trim_wsp(&item[..e]), trim_wsp(&item[e + 1..]));
-        out.push((name.to_ascii_lowercase(), unquote(value)));
+        let name = name.to_ascii_lowercase();
+        let value = unquote(value);
+        // Courier: a repeated parameter keeps its first place and takes the last value.
+        match out.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => out.push((name, value)),
+        }
     }
     out
 }
@@ -386,6 +392,7 @@ impl<'a> Parser<'a> {
         }
         let deep = depth >= MAX_DEPTH || self.parts.len() >= MAX_PARTS;
         let header_ok = header_stop.is_none();
+        let mut empty_epilogue = false;
         let (kind, stop) = if let Some(s) = header_stop {
             (Kind::Leaf, s)
         } else if ctype == b"multipart" && !deep && boundary.is_some() {
@@ -420,6 +427,8 @@ impl<'a> Parser<'a> {
                     } if l == level => {
                         self.bounds.pop();
                         stop = self.scan(next);
+                        empty_epilogue =
+                            matches!(stop, Stop::Boundary { line, .. } if line == next);
                         break;
                     }
                     _ => {
@@ -429,7 +438,7 @@ impl<'a> Parser<'a> {
                 }
             }
             (Kind::Multipart(children), stop)
-        } else if ctype == b"message" && csub == b"rfc822" && !deep {
+        } else if ctype == b"message" && (csub == b"rfc822" || csub == b"global") && !deep {
             let (child, stop) = self.entity(body, depth + 1, Parent::Encapsulated);
             (Kind::Message(child), stop)
         } else {
@@ -475,6 +484,11 @@ impl<'a> Parser<'a> {
             }
             (Kind::Leaf, Stop::Eof) if parent == Parent::Encapsulated && eof_short => {
                 self.buf.len() - 1
+            }
+            // A multipart whose close delimiter is followed at once by an enclosing
+            // boundary keeps the CR of the delimiter's line end (Courier).
+            (Kind::Multipart(_), Stop::Boundary { line, .. }) if empty_epilogue && line > body => {
+                line - 1
             }
             _ => self.end_before(body, stop),
         };

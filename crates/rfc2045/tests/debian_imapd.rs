@@ -20,18 +20,11 @@ const MTIME: u64 = 1_583_381_106;
 /// Known differences: (corpus file or "" for any, item name prefix, why). Each one hit is
 /// printed. The first is deliberate (RFC 3501); the others are Courier quirks on broken
 /// input that are not reproduced yet.
-const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
-    (
-        "52-8bit-long-subject.eml",
-        "ENVELOPE",
-        "8-bit header: long encoded words are split",
-    ),
-    (
-        "08-groups.eml",
-        "ENVELOPE",
-        "RFC 3501 group syntax; Courier sends (NIL NIL \"\" NIL)",
-    ),
-];
+const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[(
+    "52-8bit-long-subject.eml",
+    "ENVELOPE",
+    "8-bit header: long encoded words are split",
+)];
 
 fn corpus() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
@@ -142,6 +135,37 @@ fn search_date(day: i64) -> String {
     // format_date_time gives "dd-Mon-yyyy hh:mm:ss +zzzz".
     let s = date::format_date_time(day * 86_400, 0);
     s[..11].to_string()
+}
+
+/// Our ENVELOPE group markers, `(NIL NIL "name" NIL)` and `(NIL NIL NIL NIL)`, as
+/// Courier writes both: `(NIL NIL "" NIL)`. (An address structure with NIL host is
+/// always a group marker: a mailbox without domain has host "".)
+fn courier_groups(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let rest = &v[i..];
+        if rest.starts_with(b"(NIL NIL NIL NIL)") {
+            out.extend_from_slice(b"(NIL NIL \"\" NIL)");
+            i += 17;
+            continue;
+        }
+        if rest.starts_with(b"(NIL NIL \"") {
+            // Find the end of the quoted string, then check for " NIL)".
+            let mut j = 10;
+            while j < rest.len() && rest[j] != b'"' {
+                j += if rest[j] == b'\\' { 2 } else { 1 };
+            }
+            if rest[j.min(rest.len())..].starts_with(b"\" NIL)") {
+                out.extend_from_slice(b"(NIL NIL \"\" NIL)");
+                i += j + 6;
+                continue;
+            }
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
 }
 
 /// SEARCH queries asked of every message: (search key, needle).
@@ -507,6 +531,12 @@ fn corpus_matches_debian_imapd() {
         }
         for (got, (name, want, is_string)) in items.iter().zip(&expect) {
             compared += 1;
+            // RFC 3501 group syntax (ours) shown the way Courier sends it.
+            let want = &if *is_string {
+                want.clone()
+            } else {
+                courier_groups(want)
+            };
             let theirs = if *is_string {
                 got.string.clone().unwrap_or_default()
             } else {
