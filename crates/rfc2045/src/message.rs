@@ -558,7 +558,7 @@ impl<'a> Message<'a> {
 
     /// Top-level body.
     pub fn text(&self) -> &'a [u8] {
-        &self.buf[self.root().body..]
+        &self.buf[self.root().body..self.root().end]
     }
 
     /// FETCH ENVELOPE value in wire form.
@@ -952,6 +952,67 @@ mod tests {
         assert_eq!(
             b,
             r#"(("text" "plain" NIL NIL NIL "8bit" 3 0)("message" "rfc822" NIL NIL NIL "8bit" 19 (NIL NIL ((NIL NIL "a" "b")) ((NIL NIL "a" "b")) ((NIL NIL "a" "b")) NIL NIL NIL NIL NIL) ("text" "plain" NIL NIL NIL "8bit" 6 0) 2) "mixed")"#
+        );
+    }
+
+    fn parse_str(s: &str) -> String {
+        String::from_utf8(Message::parse(s.as_bytes()).body_structure(false)).unwrap()
+    }
+
+    #[test]
+    fn mime_needs_mime_version() {
+        let ct = "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n";
+        assert_eq!(parse_str(ct), r#"("text" "plain" NIL NIL NIL "8bit" 17 4)"#);
+        assert_eq!(
+            parse_str(&format!("MIME-Version: 1.0\r\n{ct}")),
+            r#"(("text" "plain" NIL NIL NIL "8bit" 1 0) "mixed")"#
+        );
+    }
+
+    #[test]
+    fn mime_section_lookup() {
+        let one = b"MIME-Version: 1.0\r\nSubject: s\r\nContent-Type: text/plain\r\n\r\nbody\r\n";
+        let m = Message::parse(one);
+        let want = &b"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"[..];
+        for p in [&[1u32][..], &[2], &[1, 7]] {
+            assert_eq!(
+                m.section(&sec(p, Some(SectionText::Mime))).as_deref(),
+                Some(want)
+            );
+        }
+        let m = Message::parse(MIXED);
+        assert_eq!(m.section(&sec(&[3], Some(SectionText::Mime))), None);
+        assert_eq!(m.section(&sec(&[1, 7], Some(SectionText::Mime))), None);
+        assert_eq!(m.section(&sec(&[], Some(SectionText::Mime))), None);
+    }
+
+    #[test]
+    fn header_only_message() {
+        // No empty line: the unterminated last line is not header, the body is odd.
+        let m = Message::parse(b"From: a@b\r\nSubject: cut");
+        assert_eq!(m.header(), b"From: a@b");
+        assert_eq!(m.text(), b"\r\nSubject: cu");
+        assert_eq!(
+            m.section(&sec(&[], Some(SectionText::Header))).as_deref(),
+            Some(&b"From: a@b\r"[..])
+        );
+        assert_eq!(m.envelope(), b"(NIL NIL ((NIL NIL \"a\" \"b\")) ((NIL NIL \"a\" \"b\")) ((NIL NIL \"a\" \"b\")) NIL NIL NIL NIL NIL)");
+        let empty = Message::parse(b"");
+        assert_eq!(
+            empty.body_structure(true),
+            br#"("text" "plain" NIL NIL NIL "8bit" 0 0 NIL NIL NIL)"#
+        );
+    }
+
+    #[test]
+    fn repeated_and_odd_parameters() {
+        let ps = params(b"text/plain; a=1; B=\"x\\\\y\"; a=2; (c) d=3; novalue");
+        assert_eq!(
+            ps,
+            vec![
+                (b"a".to_vec(), b"2".to_vec()),
+                (b"b".to_vec(), b"xy".to_vec())
+            ]
         );
     }
 

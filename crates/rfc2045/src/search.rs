@@ -101,6 +101,10 @@ fn to_utf8(charset: &[u8], v: Vec<u8>) -> Option<Vec<u8>> {
     }
 }
 
+fn known_charset(charset: &[u8]) -> bool {
+    to_utf8(charset, Vec::new()).is_some()
+}
+
 /// One encoded word `=?charset?e?text?=` at the start of `v`: (decoded, length).
 fn encoded_word(v: &[u8]) -> Option<(Vec<u8>, usize)> {
     let rest = v.strip_prefix(b"=?")?;
@@ -243,9 +247,10 @@ fn decoded_body<'a>(msg: &Message<'a>, idx: usize) -> Vec<u8> {
                 .map(|(_, v)| v)
         })
         .unwrap_or_default();
-    match to_utf8(&charset, raw.clone()) {
-        Some(u) => u,
-        None => raw,
+    if known_charset(&charset) {
+        to_utf8(&charset, raw).unwrap_or_default()
+    } else {
+        raw
     }
 }
 
