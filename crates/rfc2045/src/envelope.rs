@@ -8,69 +8,118 @@ pub(crate) fn write_field(out: &mut Vec<u8>, v: Option<&[u8]>) {
     imapstr::write_nstring(out, v);
 }
 
-/// Encodes runs of words holding 8-bit characters as RFC 2047 UTF-8 encoded words, the
-/// way Courier's ENVELOPE does: bytes that are not valid UTF-8 are dropped; each run
-/// becomes one `=?utf-8?Q?...?=` or `=?utf-8?B?...?=` word, whichever is shorter (B on
-/// a tie). Courier also splits long runs into several words; that is not reproduced.
+/// RFC 2047 encoding of a value holding 8-bit text, the way Courier's ENVELOPE and
+/// BODYSTRUCTURE send it. Bytes that are not valid UTF-8 are dropped. Words (split at
+/// space, tab, CR, LF) that hold a control or 8-bit character, `"`, `_`, `=` or `?` are
+/// encoded; a run of such words (with the white space between them) becomes encoded
+/// words of at most 38 characters each (the first run of the value: 24, as if after a
+/// 27-column header name), all `Q` or all `B`, whichever is shorter (`B` on a tie, and
+/// when `Q` would have to start with an escape). ASCII values are sent as they are.
 pub(crate) fn encode_8bit(v: &[u8]) -> Vec<u8> {
     if v.is_ascii() {
         return v.to_vec();
     }
-    let clean: Vec<u8> = String::from_utf8_lossy(v)
-        .replace('\u{fffd}', "")
-        .into_bytes();
-    let mut out = Vec::with_capacity(clean.len() * 2);
-    let words: Vec<&[u8]> = clean.split(|&b| b == b' ').collect();
-    let mut i = 0;
-    while i < words.len() {
-        if i > 0 {
-            out.push(b' ');
+    let chars: Vec<char> = String::from_utf8_lossy(v)
+        .chars()
+        .filter(|&c| c != '\u{fffd}')
+        .collect();
+    let space = |c: char| matches!(c, ' ' | '\t' | '\r' | '\n');
+    let needs =
+        |c: char| (c as u32) < 0x20 || (c as u32) > 0x7f || matches!(c, '"' | '_' | '=' | '?');
+    // End of the word starting at `i`, and whether it needs encoding.
+    let word = |i: usize| {
+        let mut k = i;
+        let mut flag = false;
+        while k < chars.len() && !space(chars[k]) {
+            flag |= needs(chars[k]);
+            k += 1;
         }
-        if !needs_word(words[i]) {
-            out.extend_from_slice(words[i]);
+        (k, flag)
+    };
+    let mut out = String::with_capacity(v.len() * 2);
+    let mut offset = 27;
+    let mut i = 0;
+    while i < chars.len() {
+        if space(chars[i]) {
+            out.push(chars[i]);
             i += 1;
             continue;
         }
-        let mut j = i + 1;
-        while j < words.len() && needs_word(words[j]) {
-            j += 1;
-        }
-        let run = words[i..j].join(&b' ');
-        out.extend_from_slice(&encoded_word(&run));
-        i = j;
-    }
-    out
-}
-
-/// In a value that holds 8-bit characters, Courier also encodes the words that hold
-/// characters special in encoded words or addresses.
-fn needs_word(w: &[u8]) -> bool {
-    w.iter()
-        .any(|&b| b >= 0x80 || b"\"=?<>@,;:\\[]_".contains(&b))
-}
-
-fn encoded_word(run: &[u8]) -> Vec<u8> {
-    let mut q = Vec::new();
-    for &b in run {
-        if b.is_ascii_alphanumeric() {
-            q.push(b);
-        } else if b == b' ' {
-            q.push(b'_');
+        let (mut end, flag) = word(i);
+        if !flag {
+            out.extend(&chars[i..end]);
         } else {
-            q.extend_from_slice(format!("={b:02X}").as_bytes());
+            let mut j = end;
+            while j < chars.len() {
+                if space(chars[j]) {
+                    j += 1;
+                    continue;
+                }
+                let (k, f) = word(j);
+                if !f {
+                    break;
+                }
+                end = k;
+                j = k;
+            }
+            out.push_str(&encode_run(&chars[i..end], offset));
         }
+        offset = 0;
+        i = end;
     }
-    let b64 = base64(run);
-    let mut out = Vec::with_capacity(run.len() * 3 + 12);
-    if q.len() < b64.len() {
-        out.extend_from_slice(b"=?utf-8?Q?");
-        out.extend_from_slice(&q);
+    out.into_bytes()
+}
+
+/// One run of words as encoded words, split into chunks of characters.
+fn encode_run(run: &[char], offset: usize) -> String {
+    let mut chunks: Vec<String> = Vec::new();
+    let mut rest = run;
+    let mut width = (76 - offset) / 2;
+    while !rest.is_empty() {
+        let mut j = width.min(rest.len());
+        // Never split before a combining mark (a grapheme continues there).
+        while j > 1 && j < rest.len() && ('\u{300}'..='\u{36f}').contains(&rest[j]) {
+            j -= 1;
+        }
+        chunks.push(rest[..j].iter().collect());
+        rest = &rest[j..];
+        width = 38;
+    }
+    let mut q_ok = true;
+    let q: Vec<String> = chunks
+        .iter()
+        .map(|c| {
+            let mut w = String::from("=?utf-8?Q?");
+            for (pos, &b) in c.as_bytes().iter().enumerate() {
+                if b == b' ' {
+                    w.push('_');
+                } else if b < 0x20 || b > 0x7f || matches!(b, b'"' | b'_' | b'=' | b'?') {
+                    q_ok &= pos != 0;
+                    w.push_str(&format!("={b:02X}"));
+                } else {
+                    w.push(char::from(b));
+                }
+            }
+            w.push_str("?=");
+            w
+        })
+        .collect();
+    let b: Vec<String> = chunks
+        .iter()
+        .map(|c| {
+            format!(
+                "=?utf-8?B?{}?=",
+                String::from_utf8_lossy(&base64(c.as_bytes()))
+            )
+        })
+        .collect();
+    let qlen: usize = q.iter().map(String::len).sum();
+    let blen: usize = b.iter().map(String::len).sum();
+    if q_ok && qlen < blen {
+        q.join(" ")
     } else {
-        out.extend_from_slice(b"=?utf-8?B?");
-        out.extend_from_slice(&b64);
+        b.join(" ")
     }
-    out.extend_from_slice(b"?=");
-    out
 }
 
 fn base64(v: &[u8]) -> Vec<u8> {

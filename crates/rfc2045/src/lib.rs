@@ -11,7 +11,7 @@
 //! # How Debian's Courier-IMAP 5.0.13 behaves, and what we do
 //!
 //! `tests/debian_imapd.rs` compares every item below with Debian's `imapd` on a corpus of
-//! messages (`tests/corpus/`); the few differences left are listed there.
+//! messages (`tests/corpus/`): all agree, but for the deliberate RFC 3501 difference below.
 //!
 //! - **Line ends.** Courier serves a maildir file with every LF turned into CRLF, even an
 //!   LF already preceded by CR ([`crlf::from_maildir`]); RFC822.SIZE counts those bytes
@@ -42,7 +42,9 @@
 //!   before the colon (`Subject :` is not a Subject); addresses are printed the way
 //!   Courier's rfc822 library prints tokens (comments kept in parentheses, a source route
 //!   inside the mailbox, `""` as host when there is no `@`, text after `>` an address of
-//!   its own); 8-bit text is sent as RFC 2047 UTF-8 encoded words, invalid UTF-8 dropped.
+//!   its own); a value with 8-bit text is sent with RFC 2047 UTF-8 encoded words the way
+//!   Courier's encoder makes them (which words, Q or B, where long runs split), invalid
+//!   UTF-8 dropped; the same for BODYSTRUCTURE descriptions and parameter values.
 //! - **BODY\[section\]**: `HEADER`, `TEXT` and `HEADER.FIELDS` of a body part that is not a
 //!   message/rfc822 address that part's own header and body; `MIME` sends only the
 //!   `Content-*` and `MIME-Version` fields; in a non-multipart message every part number
@@ -81,7 +83,6 @@
 //! last byte if it holds a line end, else its header does. An empty body part's
 //! BODY[n.HEADER] likewise stops one byte short of its empty line.
 //!
-//! Not reproduced: Courier splits long runs of 8-bit text into several encoded words.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
