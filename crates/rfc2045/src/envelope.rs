@@ -93,7 +93,7 @@ fn encode_run(run: &[char], offset: usize) -> String {
             for (pos, &b) in c.as_bytes().iter().enumerate() {
                 if b == b' ' {
                     w.push('_');
-                } else if b < 0x20 || b > 0x7f || matches!(b, b'"' | b'_' | b'=' | b'?') {
+                } else if !(0x20..=0x7f).contains(&b) || matches!(b, b'"' | b'_' | b'=' | b'?') {
                     q_ok &= pos != 0;
                     w.push_str(&format!("={b:02X}"));
                 } else {
