@@ -146,10 +146,12 @@ fn base64(v: &[u8]) -> Vec<u8> {
 }
 
 /// Courier reads a header field, unfolded, into an 8 KiB buffer: name, colon and value
-/// together are cut at 8191 bytes before the value is used.
+/// together are cut at 8191 bytes (and at a NUL) before the value is used.
 const FIELD_MAX: usize = 8191;
 
 fn cut_unfold(name: &[u8], value: &[u8]) -> Vec<u8> {
+    // Courier's field is a C string: it ends at a NUL.
+    let value = &value[..value.iter().position(|&b| b == 0).unwrap_or(value.len())];
     let room = FIELD_MAX.saturating_sub(name.len() + 1);
     let mut out = Vec::with_capacity(value.len().min(room));
     let mut i = 0;
