@@ -151,7 +151,12 @@ fn mutated_corpus_never_panics() {
     for f in files {
         let src = std::fs::read(&f).expect("read");
         // Long messages get fewer rounds to keep the test fast.
-        let rounds = if src.len() > 10_000 { 20 } else { 150 };
+        // RFC2045_FUZZ_ROUNDS raises the count for a longer local run.
+        let scale: usize = std::env::var("RFC2045_FUZZ_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let rounds = scale * if src.len() > 10_000 { 20 } else { 150 };
         for _ in 0..rounds {
             exercise(&mutate(&mut rng, &src));
             runs += 1;
