@@ -3,18 +3,26 @@
 //!
 //! Environment order (Debian's couriertcpd, observed): inherited variables, access-file
 //! variables, `TCPREMOTEINFO`, `TCPREMOTEIP`, `TCPREMOTEPORT`, `TCPREMOTEHOST`,
-//! `TCPLOCALIP`, `TCPLOCALPORT`, `TCPLOCALHOST`; a variable already present is replaced
-//! in place. (std's `Command` passes the environment sorted by name; no program depends
-//! on the order.)
+//! `TCPLOCALIP`, `TCPLOCALPORT`, `TCPLOCALHOST`, then the DNS access lists' variables;
+//! a variable already present is replaced in place. (std's `Command` passes the
+//! environment sorted by name; no program depends on the order.)
+//!
+//! Order of the work: the DNS access lists (`-block`, `-allow`) and `-drop` come
+//! first, right after `TCPREMOTEIP`/`TCPREMOTEPORT`, so that a dropped connection
+//! costs no ident or reverse lookup; all the lists of one connection share one time
+//! budget ([`DNS_LIST_BUDGET`]).
 
+use courier_common::{Severity, log};
 use courier_net::addr::ip_text;
+use courier_net::dns::Resolver;
+use courier_net::dnsbl::{self, DnsList, DnsLookup, DropVars, Vars};
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the child needs to know.
 pub struct Conn {
@@ -38,6 +46,12 @@ pub struct ChildSettings<'a> {
     pub noidentlookup: bool,
     /// `-stderr=socket`.
     pub stderr_socket: bool,
+    /// `-block` / `-allow`, in order.
+    pub lists: &'a [DnsList],
+    /// `-drop`
+    pub drop: Option<&'a DropVars>,
+    /// `-denymsg`, also written before a `-drop` closes the connection.
+    pub denymsg: Option<&'a OsStr>,
     /// PROGRAM
     pub program: &'a OsStr,
     /// argv of PROGRAM.
@@ -68,6 +82,23 @@ impl Env {
         &self.0
     }
 }
+
+impl Vars for Env {
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_bytes())
+    }
+
+    fn set(&mut self, name: &str, value: &[u8]) {
+        Env::set(self, name, OsStr::from_bytes(value));
+    }
+}
+
+/// The longest all the DNS access list lookups of one connection may take together;
+/// what is not answered by then counts as "not listed".
+pub const DNS_LIST_BUDGET: Duration = Duration::from_secs(5);
 
 /// Reverse lookup confirmed by a forward one (Courier's `ip2host`): the name, `None`
 /// when there is none, `softdnserr` when the resolver failed temporarily.
@@ -127,13 +158,38 @@ pub fn run(conn: Conn, settings: &ChildSettings<'_>) -> ! {
     for (name, value) in &conn.vars {
         env.set(name.clone(), value.clone());
     }
+    env.set("TCPREMOTEIP", ip_text(conn.remote.0));
+    env.set("TCPREMOTEPORT", conn.remote.1.to_string());
+    if !settings.lists.is_empty() {
+        let mut lookup = DnsLookup {
+            resolver: Resolver::system(),
+            deadline: Instant::now() + DNS_LIST_BUDGET,
+        };
+        for line in dnsbl::check(settings.lists, conn.remote.0, &mut env, &mut lookup) {
+            log(Severity::Warn, line);
+        }
+    }
+    if let Some(var) = settings.drop.and_then(|d| d.triggered(&env)) {
+        let mut line = format!(
+            "dropped blocked connection from {}, var={var}",
+            ip_text(conn.remote.0)
+        );
+        if let Some(zone) = Vars::get(&env, &format!("{var}_ZONE")) {
+            line.push_str(&format!(", zone={}", String::from_utf8_lossy(zone)));
+        }
+        log(Severity::Warn, line);
+        if let Some(msg) = settings.denymsg {
+            let mut text = msg.as_bytes().to_vec();
+            text.push(b'\n');
+            let _ = (&conn.stream).write_all(&text);
+        }
+        std::process::exit(0);
+    }
     if !settings.noidentlookup
         && let Some(user) = ident(conn.remote, conn.socket_local)
     {
         env.set("TCPREMOTEINFO", user);
     }
-    env.set("TCPREMOTEIP", ip_text(conn.remote.0));
-    env.set("TCPREMOTEPORT", conn.remote.1.to_string());
     if !settings.nodnslookup
         && let Some(host) = ip2host(conn.remote.0)
     {
@@ -198,6 +254,18 @@ fn exec(stream: TcpStream, env: &Env, settings: &ChildSettings<'_>) -> std::io::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_lists_see_and_set_the_environment() {
+        let mut e = Env::default();
+        e.set("BLOCK", "");
+        assert_eq!(Vars::get(&e, "BLOCK"), Some(&b""[..]));
+        assert_eq!(Vars::get(&e, "X"), None);
+        Vars::set(&mut e, "X", b"m \xff");
+        assert_eq!(Vars::get(&e, "X"), Some(&b"m \xff"[..]));
+        let drop = DropVars(vec!["BLOCK".into(), "X".into()]);
+        assert_eq!(drop.triggered(&e), Some("X"));
+    }
 
     #[test]
     fn putenv_replaces_in_place() {

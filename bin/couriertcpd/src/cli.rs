@@ -4,7 +4,9 @@
 //! and are checked with Courier's messages.
 
 use courier_net::args::{self, atoi};
+use courier_net::dnsbl::{DnsList, DropVars, Kind};
 use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -90,6 +92,10 @@ pub struct Config {
     pub group: Option<String>,
     /// `-haproxy[=SECONDS]`
     pub haproxy: Option<Duration>,
+    /// `-block` and `-allow`, in command-line order.
+    pub lists: Vec<DnsList>,
+    /// `-drop[=VAR,...]`
+    pub drop: Option<DropVars>,
     /// PORTLIST
     pub ports: String,
     /// PROGRAM
@@ -141,13 +147,23 @@ pub fn parse(argv: &[OsString]) -> Result<Mode, Refused> {
             "Usage: {argv0} [options] port prog arg1 arg2..."
         )));
     }
-    for unsupported in ["block", "allow", "drop"] {
-        if p.has(unsupported) {
-            return Err(Refused(format!(
-                "{argv0}: -{unsupported} (DNS block lists) is not supported by this couriertcpd"
-            )));
-        }
+    let mut lists = Vec::new();
+    for (name, value) in &p.options {
+        let kind = match *name {
+            "block" => Kind::Block,
+            "allow" => Kind::Allow,
+            _ => continue,
+        };
+        let list = DnsList::parse(kind, value.as_bytes()).map_err(|e| {
+            Refused(format!(
+                "{argv0}: -{}={}: {e}",
+                kind.option(),
+                value.to_string_lossy()
+            ))
+        })?;
+        lists.push(list);
     }
+    let drop = p.get("drop").map(|v| DropVars::parse(v.as_bytes()));
     let maxprocs = positive(&p, "maxprocs", "Invalid -maxprocsarg option.")?.unwrap_or(40);
     let warn = p
         .get("warn")
@@ -181,6 +197,8 @@ pub fn parse(argv: &[OsString]) -> Result<Mode, Refused> {
         user: p.get("user").map(text),
         group: p.get("group").map(text),
         haproxy,
+        lists,
+        drop,
         ports: text(&operands[0]),
         program: operands[1].clone(),
         args: operands[1..].to_vec(),
@@ -233,6 +251,14 @@ mod tests {
             ("couriertcpd -maxperip=x 1 p", "Invalid -maxperip option."),
             ("couriertcpd -maxperc=-1 1 p", "Invalid -maxperc option."),
             ("couriertcpd -listen=0 1 p", "Invalid -listen option."),
+            (
+                "couriertcpd -block=bl.test,X/1.2.3 1 p",
+                "couriertcpd: -block=bl.test,X/1.2.3: invalid IPv4 address after '/': 1.2.3",
+            ),
+            (
+                "couriertcpd -allow=,X 1 p",
+                "couriertcpd: -allow=,X: no DNS zone",
+            ),
         ];
         for (words, want) in cases {
             assert_eq!(
@@ -277,6 +303,23 @@ mod tests {
             parse(&argv("couriertcpd -pid=/run/x.pid -restart")),
             Ok(Mode::Restart(PathBuf::from("/run/x.pid")))
         );
+        // DNS lists in command-line order, -block and -allow interleaved.
+        let c = serve("couriertcpd -block=a.test -allow=b.test,W, -block=c.test,X,m -drop 1 p");
+        let zones: Vec<(Kind, &str)> = c.lists.iter().map(|l| (l.kind, l.zone.as_str())).collect();
+        assert_eq!(
+            zones,
+            [
+                (Kind::Block, "a.test"),
+                (Kind::Allow, "b.test"),
+                (Kind::Block, "c.test")
+            ]
+        );
+        assert_eq!(c.drop, Some(DropVars(vec!["BLOCK".into()])));
+        assert_eq!(
+            serve("couriertcpd -drop=A,B 1 p").drop,
+            Some(DropVars(vec!["A".into(), "B".into()]))
+        );
+        assert_eq!(serve("couriertcpd 1 p").drop, None);
         // A lone '-' ends the options.
         assert_eq!(serve("couriertcpd - -143 p").ports, "-143");
     }

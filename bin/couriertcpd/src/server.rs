@@ -445,6 +445,9 @@ impl Server {
                     noidentlookup: self.config.noidentlookup,
                     stderr_socket: self.config.stderr.as_deref()
                         == Some(std::ffi::OsStr::new("socket")),
+                    lists: &self.config.lists,
+                    drop: self.config.drop.as_ref(),
+                    denymsg: self.config.denymsg.as_deref(),
                     program: &self.config.program,
                     args: &self.config.args,
                 };

@@ -420,6 +420,43 @@ impl SizeList {
     }
 }
 
+/// How old a `tmp/` file must be before pop3d's login purge removes it (Courier:
+/// 48 hours, by mtime; formats.md §3.6).
+pub const TMP_PURGE_AGE: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
+
+/// pop3d's `tmp/` purge at login: removes regular files of `<maildir>/tmp` whose
+/// names do not start with `.` and whose **mtime** is older than `max_age` before
+/// `now` (libmaildir's own cleanup uses ctime, see
+/// [`crate::delivery::clean_tmp`]). Returns how many were removed; entries that
+/// vanish meanwhile are ignored.
+pub fn purge_tmp(
+    maildir: &Path,
+    max_age: std::time::Duration,
+    now: std::time::SystemTime,
+) -> Result<usize> {
+    let tmpdir = maildir.join("tmp");
+    let cutoff = now
+        .checked_sub(max_age)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut removed = 0;
+    let dir = fs::read_dir(&tmpdir).map_err(|e| MaildirError::io(&tmpdir, e))?;
+    for entry in dir {
+        let entry = entry.map_err(|e| MaildirError::io(&tmpdir, e))?;
+        if entry.file_name().as_encoded_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        if meta.is_file() && meta.mtime() < cutoff && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -766,5 +803,31 @@ mod tests {
         // 3. Courier reads what we wrote.
         let third = courierpop3d(&mine, "UIDL\r\nQUIT\r\n");
         assert_eq!(uidl_listing(&third), uidls);
+    }
+
+    #[test]
+    fn purge_tmp_removes_old_files_by_mtime_only() {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("M");
+        layout::create(&m, layout::Sharing::Private, false).unwrap();
+        fs::write(m.join("tmp/old"), "x").unwrap();
+        fs::write(m.join("tmp/.hidden"), "x").unwrap();
+        fs::write(m.join("tmp/fresh"), "x").unwrap();
+        let now = std::time::SystemTime::now();
+        let later = now + TMP_PURGE_AGE + std::time::Duration::from_secs(10);
+        // Make "fresh" look young at `later` by pushing its mtime forward.
+        fs::File::options()
+            .write(true)
+            .open(m.join("tmp/fresh"))
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_eq!(purge_tmp(&m, TMP_PURGE_AGE, later).unwrap(), 1);
+        let mut left: Vec<String> = fs::read_dir(m.join("tmp"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec![".hidden", "fresh"]);
     }
 }

@@ -7,6 +7,8 @@
 //! - [`proxy`]: PROXY protocol v1/v2 headers (sans-I/O; the `-haproxy` addition);
 //! - [`access`]: the `-access` lookup order and value syntax, and the compiled database;
 //! - [`makedat`]: building that database from Courier's text source (CIDR expansion too);
+//! - [`dns`]: a strict UDP stub resolver (A, TXT) reading /etc/resolv.conf;
+//! - [`dnsbl`]: the `-block` / `-allow` DNS access lists and `-drop`;
 //! - [`limits`]: the `-maxprocs` / `-maxperip` / `-maxperc` accounting;
 //! - [`pidfile`]: the `-pid=FILE` pid and lock files, `-restart`.
 //!
@@ -22,6 +24,8 @@
 pub mod access;
 pub mod addr;
 pub mod args;
+pub mod dns;
+pub mod dnsbl;
 pub mod limits;
 pub mod listen;
 pub mod makedat;
