@@ -376,6 +376,19 @@ m.logout()
     }
     // The \Seen of the local Projects message reached the server.
     assert_eq!(s["Projects"][0].0, "S", "{:?}", s["Projects"]);
+    // A second sync right away finds nothing to do.
+    let all: Vec<PathBuf> = server
+        .iter()
+        .chain(near.iter())
+        .map(|(_, d)| d.clone())
+        .collect();
+    let before = file_snapshot(&all);
+    let again = mbsync(&conf, &ihome);
+    assert_eq!(again.code, Some(0), "second sync: {again:?}");
+    assert!(
+        before == file_snapshot(&all),
+        "a sync with nothing to do changed files"
+    );
 
     // Flag changes both ways: \Flagged locally on the Projects message, \Seen
     // on the server (through IMAP) on INBOX message 1.
@@ -401,7 +414,7 @@ m.logout()
     );
     assert!(out.contains("STORE OK"), "{out}");
     let second = mbsync(&conf, &ihome);
-    assert_eq!(second.code, Some(0), "second sync: {second:?}");
+    assert_eq!(second.code, Some(0), "flag sync: {second:?}");
     let sp = message_files(&md.join(".Projects"));
     assert!(
         name_flags(&sp[0]).contains('F'),
@@ -414,15 +427,10 @@ m.logout()
         "server \\Seen not in the local INBOX: {li:?}"
     );
 
-    // A third sync finds nothing to do: no file on either side changes.
-    let all: Vec<PathBuf> = server
-        .iter()
-        .chain(near.iter())
-        .map(|(_, d)| d.clone())
-        .collect();
+    // The next sync finds nothing to do: no file on either side changes.
     let before = file_snapshot(&all);
     let third = mbsync(&conf, &ihome);
-    assert_eq!(third.code, Some(0), "third sync: {third:?}");
+    assert_eq!(third.code, Some(0), "last sync: {third:?}");
     let after = file_snapshot(&all);
     assert!(
         before == after,
@@ -476,7 +484,12 @@ fn mailbench_rows_run_against_our_imapd_through_the_chain() {
             ])
             .timeout(Duration::from_secs(120))
             .run();
-        assert_eq!(o.code, Some(0), "mailbench {args:?}: {o:?}\nlog:\n{}", srv.log());
+        assert_eq!(
+            o.code,
+            Some(0),
+            "mailbench {args:?}: {o:?}\nlog:\n{}",
+            srv.log()
+        );
         o.stdout
     };
     let out = bench(&["fetch", "--reps", "2", "--items", "ENVELOPE"]);
