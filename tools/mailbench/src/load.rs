@@ -53,6 +53,8 @@ fn one(o: &Opts, kind: Kind, i: usize) -> Result<(), Error> {
 /// Runs the load and reports latency per operation and the overall rate.
 pub fn run(o: &Opts, kind: Kind) -> Result<Vec<Report>, Error> {
     let done = Arc::new(AtomicU64::new(0));
+    // Operations begun: reserving one before starting keeps `--max-ops` exact.
+    let begun = AtomicU64::new(0);
     let failed = Arc::new(AtomicU64::new(0));
     let lat = Arc::new(Mutex::new(Vec::<f64>::new()));
     let first_err = Arc::new(Mutex::new(None::<String>));
@@ -61,11 +63,11 @@ pub fn run(o: &Opts, kind: Kind) -> Result<Vec<Report>, Error> {
     let max = o.max_ops.unwrap_or(u64::MAX);
     std::thread::scope(|s| {
         for t in 0..o.clients {
-            let (done, failed, lat, first_err) = (&done, &failed, &lat, &first_err);
+            let (done, failed, lat, first_err, begun) = (&done, &failed, &lat, &first_err, &begun);
             s.spawn(move || {
                 let mut mine = Vec::new();
                 let mut i = t;
-                while Instant::now() < end && done.load(Ordering::Relaxed) < max {
+                while Instant::now() < end && begun.fetch_add(1, Ordering::Relaxed) < max {
                     let t0 = Instant::now();
                     match one(o, kind, i) {
                         Ok(()) => {
