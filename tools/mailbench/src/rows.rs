@@ -365,6 +365,10 @@ pub fn pop3(o: &Opts) -> Result<Vec<Report>, Error> {
     r.extra("messages", msgs);
     r.extra("bytes", bytes);
     r.extra("pipeline", o.pipeline.max(1));
+    if let Some((_, n)) = partial {
+        // What the whole folder would take at the measured rate is median * partial_of / ops.
+        r.extra("partial_of", n);
+    }
     r.note = match partial {
         Some((d, n)) => format!(
             "PARTIAL: stopped after {d} of {n} messages at the --budget; STAT + UIDL + RETR, login not timed"
