@@ -533,4 +533,24 @@ fn mailbench_rows_run_against_our_imapd_through_the_chain() {
     let row = mailbench_row(&out, "login");
     assert!(json_num(row, "completed") >= 1.0, "{row}");
     assert_eq!(json_num(row, "failed"), 0.0, "{row}");
+    // TLS from the first byte (couriertls -server -tcpd in front of imaplogin).
+    let imaps = fx.start(&fx.imaps_spec(&ours("imapd")));
+    let o = Run::new(&ours("mailbench"), "mailbench")
+        .args([
+            "session",
+            "--tls",
+            "tls",
+            "--clients",
+            "1",
+            "--max-ops",
+            "2",
+        ])
+        .args(["--port", &imaps.port.to_string(), "--user", "vuser"])
+        .args(["--pass", VUSER_PASSWORD])
+        .timeout(Duration::from_secs(60))
+        .run();
+    assert_eq!(o.code, Some(0), "{o:?}");
+    let row = mailbench_row(&o.stdout, "session");
+    assert_eq!(json_num(row, "completed"), 2.0, "{row}");
+    assert_eq!(json_num(row, "failed"), 0.0, "{row}");
 }
