@@ -554,3 +554,55 @@ fn mailbench_rows_run_against_our_imapd_through_the_chain() {
     assert_eq!(json_num(row, "completed"), 2.0, "{row}");
     assert_eq!(json_num(row, "failed"), 0.0, "{row}");
 }
+
+/// Lines of the log that are not one whole `LEVEL: EVENT, ...` line each.
+fn torn_lines(log: &str) -> Vec<&str> {
+    const LEVELS: &[&str] = &["DEBUG: ", "INFO: ", "WARN: ", "ERR: ", "ALERT: ", "CRIT: "];
+    log.lines()
+        .filter(|l| {
+            // Debian's imapd (the oracle) lets libfam print this for an account
+            // without a passwd entry; not a log line of the chain.
+            let starts = LEVELS.iter().any(|p| l.starts_with(p))
+                || l.starts_with("Failed to connect to socket /tmp/fam-");
+            let inner = LEVELS.iter().any(|p| l[1..].contains(p));
+            !starts || inner
+        })
+        .collect()
+}
+
+#[test]
+fn log_lines_of_concurrent_sessions_stay_whole() {
+    let t = "log_lines_of_concurrent_sessions_stay_whole";
+    if !chain_prereqs(t) {
+        return;
+    }
+    let fx = Fixture::new("");
+    fx.deliver("first");
+    let srv = fx.start(&fx.imap_spec(&ours("imapd")).opt("-maxperip=40"));
+    // Many sessions logging at once into couriertcpd's one log (as fail2ban reads it).
+    let o = Run::new(&ours("mailbench"), "mailbench")
+        .args(["session", "--clients", "12", "--seconds", "3", "--port"])
+        .args([srv.port.to_string().as_str(), "--user", "vuser", "--pass"])
+        .arg_os(std::ffi::OsStr::new(VUSER_PASSWORD))
+        .timeout(Duration::from_secs(60))
+        .run();
+    assert_eq!(o.code, Some(0), "{o:?}");
+    assert!(
+        srv.wait_idle(Duration::from_secs(10)),
+        "{:?}",
+        srv.connection_processes_anywhere()
+    );
+    let log = srv.log();
+    let logouts = log
+        .lines()
+        .filter(|l| l.starts_with("INFO: LOGOUT, "))
+        .count();
+    assert!(logouts >= 12, "{logouts} LOGOUT lines:\n{log}");
+    let torn = torn_lines(&log);
+    assert!(
+        torn.is_empty(),
+        "{} torn log lines (each line must be one write), e.g.:\n{}",
+        torn.len(),
+        torn.iter().take(5).copied().collect::<Vec<_>>().join("\n")
+    );
+}
