@@ -13,8 +13,34 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The chain with our imapd after login, and three messages in INBOX.
-fn setup(t: &str) -> Option<(Fixture, ChainServer)> {
+/// The subjects of the messages in `maildir`/new in Courier's message order
+/// (the delivery second, then the name byte-wise: formats.md §3.7), which is the
+/// order of sequence numbers and UIDs: two deliveries in one second can come out
+/// in either order (`M99999` sorts after `M100000`).
+fn imap_order(maildir: &Path) -> Vec<String> {
+    let mut v = names(&maildir.join("new"));
+    v.sort_by_key(|n| {
+        let sec: u64 = n
+            .split('.')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (sec, n.clone().into_bytes())
+    });
+    v.iter()
+        .map(|n| {
+            let text = std::fs::read_to_string(maildir.join("new").join(n)).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("Subject: "))
+                .unwrap_or_else(|| panic!("{n}: no Subject"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// The chain with our imapd after login, and three messages in INBOX
+/// (subjects first, second, third).
+fn setup(t: &str) -> Option<(Fixture, ChainServer, Vec<String>)> {
     if !chain_prereqs(t) {
         return None;
     }
@@ -22,6 +48,7 @@ fn setup(t: &str) -> Option<(Fixture, ChainServer)> {
     for s in ["first", "second", "third"] {
         fx.deliver(s);
     }
+    let order = imap_order(&fx.home.join("Maildir"));
     // IDLE announces deliveries at once (Debian's default polls every 60 s).
     // More than couriertcpd's default of 4 connections per address (mailbench memory).
     let spec = fx
@@ -29,7 +56,7 @@ fn setup(t: &str) -> Option<(Fixture, ChainServer)> {
         .env("IMAP_ENHANCEDIDLE", "1")
         .opt("-maxperip=20");
     let srv = fx.start(&spec);
-    Some((fx, srv))
+    Some((fx, srv, order))
 }
 
 const IMAPLIB_SESSION: &str = r#"
@@ -71,7 +98,8 @@ fn field<'a>(out: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} line in:\n{out}"))
 }
 
-fn check_imaplib_session(out: &str, fx: &Fixture) {
+fn check_imaplib_session(out: &str, fx: &Fixture, order: &[String]) {
+    let seq_of = |subject: &str| order.iter().position(|s| s == subject).unwrap() + 1;
     assert_eq!(field(out, "LOGIN"), "OK", "{out}");
     assert!(
         field(out, "LIST").contains("\"INBOX\"") || field(out, "LIST").contains(" INBOX"),
@@ -79,11 +107,19 @@ fn check_imaplib_session(out: &str, fx: &Fixture) {
     );
     assert_eq!(field(out, "SELECT"), "OK 3", "{out}");
     assert_eq!(field(out, "SEARCH_ALL"), "1 2 3", "{out}");
-    assert_eq!(field(out, "SEARCH_SUBJECT"), "2", "{out}");
+    assert_eq!(
+        field(out, "SEARCH_SUBJECT"),
+        seq_of("second").to_string(),
+        "{out}"
+    );
     let f1 = field(out, "FETCH1");
     assert!(f1.contains("UID ") && f1.contains("RFC822.SIZE "), "{out}");
-    assert!(f1.ends_with("| Subject: first"), "{out}");
-    assert_eq!(field(out, "BODY2"), "Body of second.", "{out}");
+    assert!(f1.ends_with(&format!("| Subject: {}", order[0])), "{out}");
+    assert_eq!(
+        field(out, "BODY2"),
+        format!("Body of {}.", order[1]),
+        "{out}"
+    );
     assert!(field(out, "STORE").starts_with("OK"), "{out}");
     assert!(field(out, "FLAGS1").contains("\\Flagged"), "{out}");
     assert!(field(out, "APPEND").starts_with("OK"), "{out}");
@@ -104,7 +140,8 @@ fn check_imaplib_session(out: &str, fx: &Fixture) {
     let inbox = message_files(&md);
     assert_eq!(inbox.len(), 3, "{inbox:?}");
     let mids: Vec<String> = inbox.iter().filter_map(|f| file_message_id(f)).collect();
-    assert!(!mids.contains(&"<second@e2e>".to_string()), "{mids:?}");
+    // Message 2 was expunged.
+    assert!(!mids.contains(&format!("<{}@e2e>", order[1])), "{mids:?}");
     let appended = inbox
         .iter()
         .find(|f| file_message_id(f).as_deref() == Some("<py1@e2e>"))
@@ -115,14 +152,14 @@ fn check_imaplib_session(out: &str, fx: &Fixture) {
 #[test]
 fn imaplib_session_lists_selects_fetches_stores_appends_searches_and_expunges() {
     let t = "imaplib_session_lists_selects_fetches_stores_appends_searches_and_expunges";
-    let Some((fx, srv)) = setup(t) else {
+    let Some((fx, srv, order)) = setup(t) else {
         return;
     };
     let out = py(
         IMAPLIB_SESSION,
         &[&srv.port.to_string(), VUSER_PASSWORD, "clear"],
     );
-    check_imaplib_session(&out, &fx);
+    check_imaplib_session(&out, &fx, &order);
     assert!(
         srv.wait_log("INFO: LOGIN, user=vuser", Duration::from_secs(5)),
         "{}",
@@ -133,7 +170,7 @@ fn imaplib_session_lists_selects_fetches_stores_appends_searches_and_expunges() 
 #[test]
 fn imaplib_session_over_starttls_works_the_same() {
     let t = "imaplib_session_over_starttls_works_the_same";
-    let Some((fx, srv)) = setup(t) else {
+    let Some((fx, srv, order)) = setup(t) else {
         return;
     };
     let out = py(
@@ -141,7 +178,7 @@ fn imaplib_session_over_starttls_works_the_same() {
         &[&srv.port.to_string(), VUSER_PASSWORD, "starttls"],
     );
     assert_eq!(field(&out, "STARTTLS"), "OK", "{out}");
-    check_imaplib_session(&out, &fx);
+    check_imaplib_session(&out, &fx, &order);
     assert!(
         srv.wait_log("starttls=1", Duration::from_secs(5)),
         "{}",
@@ -163,7 +200,7 @@ fn curl_lists_fetches_by_uid_searches_appends_and_uses_starttls() {
     let Some(_) = client(t, "curl") else {
         return;
     };
-    let Some((fx, srv)) = setup(t) else {
+    let Some((fx, srv, order)) = setup(t) else {
         return;
     };
     let base = format!("imap://vuser:{VUSER_PASSWORD}@127.0.0.1:{}", srv.port);
@@ -175,15 +212,28 @@ fn curl_lists_fetches_by_uid_searches_appends_and_uses_starttls() {
     );
     let one = curl(&[&format!("{base}/INBOX;UID=1")]);
     assert_eq!(one.code, Some(0), "{one:?}");
-    assert!(one.stdout.contains("Subject: first"), "{one:?}");
-    assert!(one.stdout.contains("Body of first."), "{one:?}");
+    assert!(
+        one.stdout.contains(&format!("Subject: {}", order[0])),
+        "{one:?}"
+    );
+    assert!(
+        one.stdout.contains(&format!("Body of {}.", order[0])),
+        "{one:?}"
+    );
     let search = curl(&[&format!("{base}/INBOX?SUBJECT%20third")]);
     assert_eq!(search.code, Some(0), "{search:?}");
-    assert!(search.stdout.contains("* SEARCH 3"), "{search:?}");
+    let third = order.iter().position(|s| s == "third").unwrap() + 1;
+    assert!(
+        search.stdout.contains(&format!("* SEARCH {third}")),
+        "{search:?}"
+    );
     // STARTTLS required, certificate not checked (self-signed).
     let tls = curl(&["--ssl-reqd", "-k", &format!("{base}/INBOX;UID=2")]);
     assert_eq!(tls.code, Some(0), "{tls:?}");
-    assert!(tls.stdout.contains("Body of second."), "{tls:?}");
+    assert!(
+        tls.stdout.contains(&format!("Body of {}.", order[1])),
+        "{tls:?}"
+    );
     // APPEND by upload, then fetch it back by its UID.
     let upload = fx.dir.join("upload.eml");
     std::fs::write(
@@ -267,7 +317,7 @@ fn mbsync_syncs_a_folder_tree_both_ways_and_a_second_sync_changes_nothing() {
     let Some(_) = client(t, "mbsync") else {
         return;
     };
-    let Some((fx, srv)) = setup(t) else {
+    let Some((fx, srv, _)) = setup(t) else {
         return;
     };
     // Server side: a folder with a message, made through IMAP.
@@ -468,7 +518,7 @@ fn json_num(line: &str, key: &str) -> f64 {
 #[test]
 fn mailbench_rows_run_against_our_imapd_through_the_chain() {
     let t = "mailbench_rows_run_against_our_imapd_through_the_chain";
-    let Some((fx, srv)) = setup(t) else {
+    let Some((fx, srv, _)) = setup(t) else {
         return;
     };
     let port = srv.port.to_string();
