@@ -1,0 +1,325 @@
+//! The selected folder: message sequence numbers, UIDs, file names, `\Recent`,
+//! keywords, and reconciling with what other sessions and deliveries did.
+
+use courier_maildir::keywords::{KeywordStore, Options as KwOptions};
+use courier_maildir::name::{self, Flag, Flags};
+use courier_maildir::uiddb;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// One message of the selected folder.
+#[derive(Debug)]
+pub struct Msg {
+    /// Its UID.
+    pub uid: u32,
+    /// Its `cur/` file name (with the `:2,` flags).
+    pub name: Box<str>,
+    /// `\Recent` for this session.
+    pub recent: bool,
+    /// RFC822.SIZE once known (CRLF size), 0 = not computed.
+    pub size: u32,
+}
+
+impl Msg {
+    /// The flags in the file name.
+    pub fn flags(&self) -> Flags {
+        Flags::from_file_name(&self.name)
+    }
+
+    /// Its basename.
+    pub fn base(&self) -> &str {
+        name::basename(&self.name)
+    }
+}
+
+/// What changed in a rescan, as untagged responses to send.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Sequence numbers expunged, in the order to report them (each relative to the
+    /// numbering after the previous ones).
+    pub expunged: Vec<u32>,
+    /// Messages whose flags changed (sequence numbers after expunges).
+    pub flag_changes: Vec<u32>,
+    /// New EXISTS count when messages were added.
+    pub exists: Option<u32>,
+    /// RECENT count when new messages arrived.
+    pub recent: Option<u32>,
+    /// Whether the keyword set grew (FLAGS must be sent again).
+    pub new_keywords: bool,
+}
+
+/// The selected folder.
+pub struct Mailbox {
+    /// The folder directory.
+    pub path: PathBuf,
+    /// The IMAP name it was selected by (UTF-8).
+    pub name: String,
+    /// EXAMINE or no write permission.
+    pub read_only: bool,
+    /// UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// Next UID.
+    pub next_uid: u32,
+    /// The messages, ascending UID.
+    pub msgs: Vec<Msg>,
+    /// Keywords (when IMAP_KEYWORDS is on).
+    pub kw: Option<KeywordStore>,
+    /// Keyword names announced in the last FLAGS response.
+    pub announced: Vec<Vec<u8>>,
+    /// Whether to lock `tmp/courier.lock` when scanning.
+    pub locking: bool,
+}
+
+impl Mailbox {
+    /// Opens and scans `path`.
+    pub fn open(
+        path: &Path,
+        name: &str,
+        read_only: bool,
+        keywords: bool,
+        locking: bool,
+    ) -> Result<Mailbox, courier_maildir::MaildirError> {
+        let scan = uiddb::scan(path, locking && !read_only)?;
+        let recent: HashSet<&str> = scan.moved_from_new.iter().map(String::as_str).collect();
+        let msgs: Vec<Msg> = scan
+            .messages
+            .iter()
+            .map(|(uid, n)| Msg {
+                uid: *uid,
+                recent: !read_only && recent.contains(n.as_str()),
+                name: n.clone().into_boxed_str(),
+                size: 0,
+            })
+            .collect();
+        let kw = if keywords {
+            KeywordStore::open_for(path, KwOptions::IMAP, msgs.iter().map(|m| m.base().as_bytes())).ok()
+        } else {
+            None
+        };
+        let read_only = read_only || !scan.persisted;
+        let mut mb = Mailbox {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            read_only,
+            uidvalidity: scan.db.uidvalidity,
+            next_uid: scan.db.next_uid,
+            msgs,
+            kw,
+            announced: Vec::new(),
+            locking,
+        };
+        mb.announced = mb.keyword_names();
+        Ok(mb)
+    }
+
+    /// Keyword names in use (for FLAGS / PERMANENTFLAGS), Courier's order.
+    pub fn keyword_names(&self) -> Vec<Vec<u8>> {
+        match &self.kw {
+            Some(k) => {
+                let mut v: Vec<Vec<u8>> = k.keyword_names().into_iter().map(<[u8]>::to_vec).collect();
+                v.sort();
+                v
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Number of messages.
+    pub fn exists(&self) -> u32 {
+        self.msgs.len() as u32
+    }
+
+    /// Number of `\Recent` messages.
+    pub fn recent_count(&self) -> u32 {
+        self.msgs.iter().filter(|m| m.recent).count() as u32
+    }
+
+    /// The path of message `i` (0-based).
+    pub fn file(&self, i: usize) -> PathBuf {
+        self.path.join("cur").join(&*self.msgs[i].name)
+    }
+
+    /// 0-based index of UID `uid`.
+    pub fn index_of_uid(&self, uid: u32) -> Option<usize> {
+        self.msgs.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    /// Keywords of message `i`.
+    pub fn keywords(&self, i: usize) -> Vec<Vec<u8>> {
+        match &self.kw {
+            Some(k) => k.keywords(self.msgs[i].base().as_bytes()).map(<[u8]>::to_vec).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Writes `(\Draft \Flagged ... keywords)` for message `i`, Courier's order.
+    pub fn write_flags(&self, i: usize, out: &mut Vec<u8>) {
+        let m = &self.msgs[i];
+        let f = m.flags();
+        out.push(b'(');
+        let mut first = true;
+        let mut put = |out: &mut Vec<u8>, s: &[u8]| {
+            if !first {
+                out.push(b' ');
+            }
+            first = false;
+            out.extend_from_slice(s);
+        };
+        for (flag, text) in [
+            (Flag::Draft, &b"\\Draft"[..]),
+            (Flag::Flagged, b"\\Flagged"),
+            (Flag::Replied, b"\\Answered"),
+            (Flag::Seen, b"\\Seen"),
+            (Flag::Trashed, b"\\Deleted"),
+        ] {
+            if f.contains(flag) {
+                put(out, text);
+            }
+        }
+        if m.recent {
+            put(out, b"\\Recent");
+        }
+        if let Some(k) = &self.kw {
+            for name in k.keywords(m.base().as_bytes()) {
+                put(out, name);
+            }
+        }
+        out.push(b')');
+    }
+
+    /// Re-reads the folder: new messages, vanished ones, flag changes by others.
+    /// `allow_expunge` false keeps vanished messages (their numbers stay valid) until
+    /// a point where EXPUNGE responses are allowed.
+    pub fn rescan(&mut self, allow_expunge: bool) -> Result<Changes, courier_maildir::MaildirError> {
+        let scan = uiddb::scan(&self.path, self.locking && !self.read_only)?;
+        let mut ch = Changes::default();
+        if scan.db.uidvalidity != self.uidvalidity {
+            // The folder was recreated under us; nothing sensible but to report all
+            // old messages gone and the new ones present.
+            self.uidvalidity = scan.db.uidvalidity;
+        }
+        let recent: HashSet<&str> = scan.moved_from_new.iter().map(String::as_str).collect();
+        let now: HashMap<u32, &String> = scan.messages.iter().map(|(u, n)| (*u, n)).collect();
+        // Expunges, highest sequence number first so each number stays right.
+        if allow_expunge {
+            let mut i = self.msgs.len();
+            while i > 0 {
+                i -= 1;
+                if !now.contains_key(&self.msgs[i].uid) {
+                    let gone = self.msgs.remove(i);
+                    if let Some(k) = &mut self.kw {
+                        k.forget(gone.base().as_bytes());
+                    }
+                    ch.expunged.push(i as u32 + 1);
+                }
+            }
+        }
+        // Flag changes.
+        for (i, m) in self.msgs.iter_mut().enumerate() {
+            if let Some(n) = now.get(&m.uid)
+                && n.as_str() != &*m.name
+            {
+                if Flags::from_file_name(n) != Flags::from_file_name(&m.name) {
+                    ch.flag_changes.push(i as u32 + 1);
+                }
+                m.name = n.as_str().into();
+            }
+        }
+        // New messages.
+        let max = self.msgs.last().map_or(0, |m| m.uid);
+        let before = self.msgs.len();
+        for (uid, n) in &scan.messages {
+            if *uid > max {
+                if let Some(k) = &mut self.kw {
+                    let _ = k.insert_message(name::basename(n).as_bytes());
+                }
+                self.msgs.push(Msg {
+                    uid: *uid,
+                    recent: !self.read_only && recent.contains(n.as_str()),
+                    name: n.as_str().into(),
+                    size: 0,
+                });
+            }
+        }
+        self.next_uid = scan.db.next_uid;
+        if self.msgs.len() != before || !ch.expunged.is_empty() {
+            ch.exists = Some(self.exists());
+            ch.recent = Some(self.recent_count());
+        }
+        // Keyword changes by others.
+        if let Some(k) = &mut self.kw
+            && k.refresh().unwrap_or(false)
+        {
+            // Report every message whose keywords may have changed: cheap enough
+            // compared with the file work, and correct.
+            let names = self.keyword_names();
+            if names != self.announced {
+                ch.new_keywords = true;
+                self.announced = names;
+            }
+            let seen: HashSet<u32> = ch.flag_changes.iter().copied().collect();
+            for i in 0..self.msgs.len() {
+                if !seen.contains(&(i as u32 + 1)) && self.kw.as_ref().is_some_and(|k| k.keywords(self.msgs[i].base().as_bytes()).len() > 0) {
+                    // Without a per-message change log we cannot tell which ones
+                    // changed; report those that have keywords.
+                    ch.flag_changes.push(i as u32 + 1);
+                }
+            }
+            ch.flag_changes.sort_unstable();
+        }
+        Ok(ch)
+    }
+
+    /// Renames message `i` to carry `flags`. Finds the file again when another
+    /// session renamed it meanwhile. Returns false when the message is gone.
+    pub fn set_flags(&mut self, i: usize, flags: &Flags) -> bool {
+        let base = self.msgs[i].base().to_string();
+        let new_name = flags.file_name(&base);
+        if *self.msgs[i].name == *new_name {
+            return true;
+        }
+        let cur = self.path.join("cur");
+        for _ in 0..3 {
+            let from = cur.join(&*self.msgs[i].name);
+            match std::fs::rename(&from, cur.join(&new_name)) {
+                Ok(()) => {
+                    self.msgs[i].name = new_name.into_boxed_str();
+                    return true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match find_by_base(&cur, &base) {
+                    Some(n) => self.msgs[i].name = n.into_boxed_str(),
+                    None => return false,
+                },
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Finds the current file name of message `i` when its file vanished (renamed
+    /// by another session). Updates the entry; false when it is really gone.
+    pub fn refind(&mut self, i: usize) -> bool {
+        let cur = self.path.join("cur");
+        let base = self.msgs[i].base().to_string();
+        match find_by_base(&cur, &base) {
+            Some(n) => {
+                self.msgs[i].name = n.into_boxed_str();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The `cur/` entry with basename `base`, if any.
+pub fn find_by_base(cur: &Path, base: &str) -> Option<String> {
+    let rd = std::fs::read_dir(cur).ok()?;
+    for e in rd.flatten() {
+        let n = e.file_name();
+        let Some(n) = n.to_str() else { continue };
+        if name::basename(n) == base {
+            return Some(n.to_string());
+        }
+    }
+    None
+}
