@@ -80,13 +80,14 @@ impl Mailbox {
         locking: bool,
     ) -> Result<Mailbox, courier_maildir::MaildirError> {
         let scan = uiddb::scan(path, locking && !read_only)?;
-        let recent: HashSet<&str> = scan.moved_from_new.iter().map(String::as_str).collect();
+        // Courier's \Recent: the messages this session saw first (numbered them).
+        let recent: HashSet<u32> = scan.assigned.iter().map(|(u, _)| *u).collect();
         let msgs: Vec<Msg> = scan
             .messages
             .iter()
             .map(|(uid, n)| Msg {
                 uid: *uid,
-                recent: !read_only && recent.contains(n.as_str()),
+                recent: !read_only && recent.contains(uid),
                 name: n.clone().into_boxed_str(),
                 size: 0,
             })
@@ -198,7 +199,7 @@ impl Mailbox {
             // old messages gone and the new ones present.
             self.uidvalidity = scan.db.uidvalidity;
         }
-        let recent: HashSet<&str> = scan.moved_from_new.iter().map(String::as_str).collect();
+        let recent: HashSet<u32> = scan.assigned.iter().map(|(u, _)| *u).collect();
         let now: HashMap<u32, &String> = scan.messages.iter().map(|(u, n)| (*u, n)).collect();
         // Expunges, highest sequence number first so each number stays right.
         if allow_expunge {
@@ -235,7 +236,7 @@ impl Mailbox {
                 }
                 self.msgs.push(Msg {
                     uid: *uid,
-                    recent: !self.read_only && recent.contains(n.as_str()),
+                    recent: !self.read_only && recent.contains(uid),
                     name: n.as_str().into(),
                     size: 0,
                 });

@@ -1,0 +1,650 @@
+//! FETCH, STORE, COPY/MOVE and the APPEND writer.
+
+use crate::config::Config;
+use crate::mailbox::Mailbox;
+use crate::session::{GENERIC_NO, Session};
+use courier_imap_proto::seqset::format_ranges;
+use courier_imap_proto::{FetchAtt, SectionText, SeqSet, StoreMode};
+use courier_maildir::delivery::{MESSAGE_MODE, TmpFile};
+use courier_maildir::keywords::{KeywordStore, Options as KwOptions, WriteMode};
+use courier_maildir::name::{Flag, Flags};
+use courier_rfc2045 as mime;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Keyword store options for this configuration.
+pub fn kw_options(cfg: &Config) -> KwOptions {
+    if cfg.keywords_staged {
+        KwOptions::IMAP.with_write_mode(WriteMode::Staged)
+    } else {
+        KwOptions::IMAP
+    }
+}
+
+/// Splits an IMAP flag list into maildir flags and keywords.
+pub fn split_flags(flags: &[Vec<u8>]) -> (Flags, Vec<Vec<u8>>) {
+    let mut f = Flags::new();
+    let mut kw = Vec::new();
+    for x in flags {
+        if x.first() == Some(&b'\\') {
+            let l = x.to_ascii_lowercase();
+            match &l[..] {
+                b"\\seen" => f.set(Flag::Seen, true),
+                b"\\answered" => f.set(Flag::Replied, true),
+                b"\\flagged" => f.set(Flag::Flagged, true),
+                b"\\deleted" => f.set(Flag::Trashed, true),
+                b"\\draft" => f.set(Flag::Draft, true),
+                _ => {}
+            }
+        } else if !kw.iter().any(|k: &Vec<u8>| k.eq_ignore_ascii_case(x)) {
+            kw.push(x.clone());
+        }
+    }
+    (f, kw)
+}
+
+/// Opens a message file without following symlinks.
+fn open_msg(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// Reads message `i`, finding it again if another session renamed it.
+fn read_msg(mb: &mut Mailbox, i: usize, header_only: bool) -> Option<(Vec<u8>, i64)> {
+    for attempt in 0..2 {
+        match open_msg(&mb.file(i)) {
+            Ok(mut f) => {
+                let mtime = f.metadata().map(|m| m.mtime()).unwrap_or(0);
+                let mut data = Vec::new();
+                if header_only {
+                    let mut chunk = vec![0u8; 8192];
+                    loop {
+                        match f.read(&mut chunk) {
+                            Ok(0) => break,
+                            Ok(n) => {
+                                data.extend_from_slice(&chunk[..n]);
+                                if mime::crlf::header_end(&data).is_some() || data.len() > 1 << 20 {
+                                    break;
+                                }
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(_) => return None,
+                        }
+                    }
+                    if let Some(e) = mime::crlf::header_end(&data) {
+                        data.truncate(e);
+                    }
+                } else if f.read_to_end(&mut data).is_err() {
+                    return None;
+                }
+                return Some((data, mtime));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
+                if !mb.refind(i) {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// The 0-based indexes a set names; `bad` receives the first invalid sequence number.
+pub fn indexes(mb: &Mailbox, set: &SeqSet, uid: bool, bad: &mut Option<u32>) -> Vec<usize> {
+    let mut out = Vec::new();
+    if uid {
+        let max = mb.msgs.last().map_or(0, |m| m.uid);
+        let r = set.resolve(max);
+        for (a, b) in r.ranges {
+            let start = mb.msgs.partition_point(|m| m.uid < a);
+            for (i, m) in mb.msgs.iter().enumerate().skip(start) {
+                if m.uid > b {
+                    break;
+                }
+                out.push(i);
+            }
+        }
+    } else {
+        let n = mb.exists();
+        let r = set.resolve(n);
+        for (a, b) in r.ranges {
+            if b > n && bad.is_none() {
+                *bad = Some(a.max(n + 1));
+            }
+            for s in a..=b.min(n) {
+                out.push(s as usize - 1);
+            }
+        }
+    }
+    out
+}
+
+fn section_spec(s: &courier_imap_proto::Section, out: &mut Vec<u8>) {
+    let mut parts: Vec<String> = s.part.iter().map(u32::to_string).collect();
+    match &s.text {
+        None => {}
+        Some(SectionText::Header) => parts.push("HEADER".into()),
+        Some(SectionText::Text) => parts.push("TEXT".into()),
+        Some(SectionText::Mime) => parts.push("MIME".into()),
+        Some(SectionText::HeaderFields(v)) | Some(SectionText::HeaderFieldsNot(v)) => {
+            let word = if matches!(s.text, Some(SectionText::HeaderFields(_))) {
+                "HEADER.FIELDS"
+            } else {
+                "HEADER.FIELDS.NOT"
+            };
+            let mut t = format!("{word} (").into_bytes();
+            for (k, name) in v.iter().enumerate() {
+                if k > 0 {
+                    t.push(b' ');
+                }
+                courier_imap_proto::response::write_string(&mut t, name);
+            }
+            t.push(b')');
+            parts.push(String::from_utf8_lossy(&t).into_owned());
+        }
+    }
+    out.extend_from_slice(parts.join(".").as_bytes());
+}
+
+fn to_mime_section(s: &courier_imap_proto::Section) -> mime::Section {
+    mime::Section {
+        part: s.part.clone(),
+        text: s.text.as_ref().map(|t| match t {
+            SectionText::Header => mime::SectionText::Header,
+            SectionText::Text => mime::SectionText::Text,
+            SectionText::Mime => mime::SectionText::Mime,
+            SectionText::HeaderFields(v) => mime::SectionText::HeaderFields(v.clone()),
+            SectionText::HeaderFieldsNot(v) => mime::SectionText::HeaderFieldsNot(v.clone()),
+        }),
+    }
+}
+
+fn literal(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+}
+
+/// FETCH and UID FETCH.
+pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchAtt]) {
+    let Some(mut mb) = s.selected.take() else { return };
+    let mut bad = None;
+    let idx = indexes(&mb, set, uid, &mut bad);
+    let mut atts = atts.to_vec();
+    if uid && !atts.contains(&FetchAtt::Uid) {
+        atts.insert(0, FetchAtt::Uid);
+    }
+    let needs_full = atts.iter().any(|a| {
+        matches!(
+            a,
+            FetchAtt::Body | FetchAtt::BodyStructure | FetchAtt::Rfc822 | FetchAtt::Rfc822Text | FetchAtt::Section { .. }
+        )
+    });
+    let needs_header = atts.iter().any(|a| matches!(a, FetchAtt::Envelope | FetchAtt::Rfc822Header));
+    let needs_size = atts.contains(&FetchAtt::Rfc822Size);
+    let needs_date = atts.contains(&FetchAtt::InternalDate);
+    let sets_seen = !mb.read_only
+        && atts.iter().any(|a| {
+            matches!(a, FetchAtt::Rfc822 | FetchAtt::Rfc822Text | FetchAtt::Section { peek: false, .. })
+        });
+    let mut out = std::mem::take(&mut s.conn.out);
+    if let Some(n) = bad {
+        out.extend_from_slice(format!("* NO Invalid message sequence number: {n}\r\n").as_bytes());
+    }
+    for i in idx {
+        let seq = i + 1;
+        let mut flags_changed = false;
+        if sets_seen {
+            let mut f = mb.msgs[i].flags();
+            if !f.contains(Flag::Seen) {
+                f.set(Flag::Seen, true);
+                flags_changed = mb.set_flags(i, &f);
+            }
+        }
+        // Load what the items need.
+        let mut full: Option<Vec<u8>> = None;
+        let mut header: Option<Vec<u8>> = None;
+        let mut mtime = 0i64;
+        let size_known = mb.msgs[i].size != 0;
+        if needs_full || (needs_size && !size_known) {
+            match read_msg(&mut mb, i, false) {
+                Some((d, t)) => {
+                    let c = mime::crlf::canonical(&d).into_owned();
+                    mb.msgs[i].size = u32::try_from(c.len()).unwrap_or(u32::MAX);
+                    full = Some(c);
+                    mtime = t;
+                }
+                None => {
+                    out.extend_from_slice(format!("* NO Cannot open message {seq}\r\n").as_bytes());
+                    continue;
+                }
+            }
+        } else if needs_header {
+            match read_msg(&mut mb, i, true) {
+                Some((d, t)) => {
+                    header = Some(mime::crlf::canonical(&d).into_owned());
+                    mtime = t;
+                }
+                None => {
+                    out.extend_from_slice(format!("* NO Cannot open message {seq}\r\n").as_bytes());
+                    continue;
+                }
+            }
+        } else if needs_date {
+            match std::fs::symlink_metadata(mb.file(i)) {
+                Ok(m) => mtime = m.mtime(),
+                Err(_) => {
+                    if mb.refind(i) {
+                        mtime = std::fs::symlink_metadata(mb.file(i)).map(|m| m.mtime()).unwrap_or(0);
+                    }
+                }
+            }
+        }
+        let msg = full.as_deref().map(mime::Message::parse);
+        out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+        let mut first = true;
+        let mut flags_sent = false;
+        for a in &atts {
+            if !first {
+                out.push(b' ');
+            }
+            first = false;
+            match a {
+                FetchAtt::Uid => out.extend_from_slice(format!("UID {}", mb.msgs[i].uid).as_bytes()),
+                FetchAtt::Flags => {
+                    out.extend_from_slice(b"FLAGS ");
+                    mb.write_flags(i, &mut out);
+                    flags_sent = true;
+                }
+                FetchAtt::InternalDate => {
+                    out.extend_from_slice(b"INTERNALDATE \"");
+                    out.extend_from_slice(mime::date::format_date_time(mtime, 0).as_bytes());
+                    out.push(b'"');
+                }
+                FetchAtt::Rfc822Size => out.extend_from_slice(format!("RFC822.SIZE {}", mb.msgs[i].size).as_bytes()),
+                FetchAtt::Envelope => {
+                    out.extend_from_slice(b"ENVELOPE ");
+                    match (&msg, &header) {
+                        (Some(m), _) => out.extend_from_slice(&m.envelope()),
+                        (None, Some(h)) => out.extend_from_slice(&mime::envelope_from_header(h)),
+                        _ => out.extend_from_slice(b"NIL"),
+                    }
+                }
+                FetchAtt::Body | FetchAtt::BodyStructure => {
+                    let ext = matches!(a, FetchAtt::BodyStructure);
+                    out.extend_from_slice(if ext { b"BODYSTRUCTURE " } else { b"BODY " });
+                    if let Some(m) = &msg {
+                        out.extend_from_slice(&m.body_structure(ext));
+                    }
+                }
+                FetchAtt::Rfc822 => {
+                    out.extend_from_slice(b"RFC822 ");
+                    let d = msg.as_ref().map_or(&b""[..], |m| m.bytes());
+                    s.header_bytes += msg.as_ref().map_or(0, |m| m.header().len() as u64);
+                    s.body_bytes += msg.as_ref().map_or(0, |m| m.text().len() as u64);
+                    literal(&mut out, d);
+                }
+                FetchAtt::Rfc822Header => {
+                    out.extend_from_slice(b"RFC822.HEADER ");
+                    let d: &[u8] = match (&msg, &header) {
+                        (Some(m), _) => m.header(),
+                        (None, Some(h)) => h,
+                        _ => b"",
+                    };
+                    s.header_bytes += d.len() as u64;
+                    literal(&mut out, d);
+                }
+                FetchAtt::Rfc822Text => {
+                    out.extend_from_slice(b"RFC822.TEXT ");
+                    let d = msg.as_ref().map_or(&b""[..], |m| m.text());
+                    s.body_bytes += d.len() as u64;
+                    literal(&mut out, d);
+                }
+                FetchAtt::Section { section, partial, .. } => {
+                    out.extend_from_slice(b"BODY[");
+                    section_spec(section, &mut out);
+                    out.push(b']');
+                    let data = msg.as_ref().and_then(|m| m.section(&to_mime_section(section)));
+                    let d: &[u8] = data.as_deref().unwrap_or(b"");
+                    let d = match partial {
+                        Some((off, len)) => {
+                            out.extend_from_slice(format!("<{off}> ").as_bytes());
+                            let o = (*off as usize).min(d.len());
+                            let e = o.saturating_add(*len as usize).min(d.len());
+                            &d[o..e]
+                        }
+                        None => {
+                            out.push(b' ');
+                            d
+                        }
+                    };
+                    if matches!(section.text, Some(SectionText::Header | SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_) | SectionText::Mime)) {
+                        s.header_bytes += d.len() as u64;
+                    } else {
+                        s.body_bytes += d.len() as u64;
+                    }
+                    literal(&mut out, d);
+                }
+            }
+        }
+        if flags_changed && !flags_sent {
+            out.extend_from_slice(b" FLAGS ");
+            mb.write_flags(i, &mut out);
+        }
+        out.extend_from_slice(b")\r\n");
+        // Keep the output buffer bounded on huge fetches.
+        if out.len() > 256 * 1024 {
+            s.conn.out = out;
+            s.conn.flush();
+            out = std::mem::take(&mut s.conn.out);
+        }
+    }
+    out.extend_from_slice(format!("{tag} OK FETCH completed.\r\n").as_bytes());
+    s.conn.out = out;
+    s.selected = Some(mb);
+}
+
+/// STORE and UID STORE.
+pub fn store(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mode: StoreMode, silent: bool, flags: &[Vec<u8>]) {
+    let Some(mut mb) = s.selected.take() else { return };
+    if mb.read_only {
+        s.conn.put(format!("{tag} NO Current box is selected READ-ONLY.\r\n"));
+        s.selected = Some(mb);
+        return;
+    }
+    let mut bad = None;
+    let idx = indexes(&mb, set, uid, &mut bad);
+    let (sys, kws) = split_flags(flags);
+    let kws: Vec<Vec<u8>> = if mb.kw.is_some() { kws } else { Vec::new() };
+    let mut out = std::mem::take(&mut s.conn.out);
+    if let Some(n) = bad {
+        out.extend_from_slice(format!("* NO Invalid message sequence number: {n}\r\n").as_bytes());
+    }
+    let mut changed_idx = Vec::new();
+    let mut kw_changed = false;
+    for &i in &idx {
+        let mut f = mb.msgs[i].flags();
+        for fl in Flag::ALL {
+            let want = sys.contains(fl);
+            match mode {
+                StoreMode::Replace => f.set(fl, want),
+                StoreMode::Add if want => f.set(fl, true),
+                StoreMode::Remove if want => f.set(fl, false),
+                _ => {}
+            }
+        }
+        if !mb.set_flags(i, &f) {
+            continue;
+        }
+        if let Some(k) = mb.kw.as_mut() {
+            let base = mb.msgs[i].base().to_string();
+            let r = match mode {
+                StoreMode::Replace => k.set(base.as_bytes(), kws.iter().map(Vec::as_slice)),
+                StoreMode::Add if !kws.is_empty() => k.add(base.as_bytes(), kws.iter().map(Vec::as_slice)),
+                StoreMode::Remove if !kws.is_empty() => k.remove(base.as_bytes(), kws.iter().map(Vec::as_slice)),
+                _ => Ok(false),
+            };
+            kw_changed |= r.unwrap_or(false);
+        }
+        changed_idx.push(i);
+    }
+    if kw_changed && let Some(k) = mb.kw.as_mut() {
+        let _ = k.consolidate();
+    }
+    let names = mb.keyword_names();
+    if names != mb.announced {
+        let grew = names.iter().any(|n| !mb.announced.contains(n));
+        mb.announced = names;
+        if grew {
+            crate::session::write_flags_lines(&mb, &mut out);
+        }
+    }
+    if !silent {
+        for i in changed_idx {
+            out.extend_from_slice(format!("* {} FETCH (FLAGS ", i + 1).as_bytes());
+            mb.write_flags(i, &mut out);
+            if uid {
+                out.extend_from_slice(format!(" UID {}", mb.msgs[i].uid).as_bytes());
+            }
+            out.extend_from_slice(b")\r\n");
+        }
+    }
+    out.extend_from_slice(format!("{tag} OK STORE completed.\r\n").as_bytes());
+    s.conn.out = out;
+    s.selected = Some(mb);
+}
+
+/// COPY / MOVE (and their UID forms).
+pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8], is_move: bool) {
+    let (name, dir) = match s.target_dir(mailbox) {
+        Ok(t) => t,
+        Err(e) => return s.conn.put(format!("{tag} NO {e}\r\n")),
+    };
+    let Some(mut mb) = s.selected.take() else { return };
+    if is_move && mb.read_only {
+        s.conn.put(format!("{tag} NO Current box is selected READ-ONLY.\r\n"));
+        s.selected = Some(mb);
+        return;
+    }
+    let mut bad = None;
+    let idx = indexes(&mb, set, uid, &mut bad);
+    if let Some(n) = bad {
+        s.conn.put(format!("* NO Invalid message sequence number: {n}\r\n"));
+    }
+    let same = dir == mb.path;
+    // Quota: a move within the account does not change usage.
+    let total: u64 = idx
+        .iter()
+        .map(|&i| {
+            courier_maildir::name::size_from_name(&mb.msgs[i].name)
+                .or_else(|| std::fs::metadata(mb.file(i)).ok().map(|m| m.len()))
+                .unwrap_or(0)
+        })
+        .sum();
+    if !is_move && !s.quota_allows(&name, total, idx.len() as u64) {
+        s.conn.put(format!("{tag} NO [OVERQUOTA] You exceeded your mail quota.\r\n"));
+        s.selected = Some(mb);
+        return;
+    }
+    let opts = kw_options(&s.cfg);
+    let mut dest_kw: Option<KeywordStore> = None;
+    let mut src_uids = Vec::new();
+    let mut new_bases = Vec::new();
+    let mut moved_idx = Vec::new();
+    let mut failed = false;
+    for &i in &idx {
+        if same && is_move {
+            // Moving a message onto itself: nothing to do.
+            src_uids.push(mb.msgs[i].uid);
+            continue;
+        }
+        let placed = if is_move { move_one(&mut mb, i, &dir) } else { copy_one(&mut mb, i, &dir) };
+        match placed {
+            Ok(base) => {
+                if let Some(k) = &mb.kw {
+                    let kws: Vec<&[u8]> = k.keywords(mb.msgs[i].base().as_bytes()).collect();
+                    if !kws.is_empty() {
+                        if dest_kw.is_none() {
+                            dest_kw = KeywordStore::open_for(&dir, opts, std::iter::empty::<&[u8]>()).ok();
+                        }
+                        if let Some(d) = dest_kw.as_mut() {
+                            let _ = d.insert_message(base.as_bytes());
+                            let _ = d.set(base.as_bytes(), kws);
+                        }
+                    }
+                }
+                src_uids.push(mb.msgs[i].uid);
+                new_bases.push(base);
+                moved_idx.push(i);
+            }
+            Err(e) => {
+                eprintln!("ERR: imapd: {} to {}: {e}", if is_move { "MOVE" } else { "COPY" }, dir.display());
+                failed = true;
+                break;
+            }
+        }
+    }
+    if let Some(d) = dest_kw.as_mut() {
+        let _ = d.consolidate();
+    }
+    let _ = courier_maildir::delivery::sync_dir(&dir.join("cur"));
+    if !is_move {
+        s.quota_add(&name, total, new_bases.len() as u64);
+    }
+    let uids = crate::session::uid_after_add(&dir, &new_bases, s.cfg.use_locks);
+    s.selected = Some(mb);
+    if failed && new_bases.is_empty() {
+        let text = if is_move {
+            "[ALERT] MOVE failed - no write permission or out of disk space."
+        } else {
+            "[ALERT] COPY failed - no write permission or out of disk space."
+        };
+        s.send_updates(is_move);
+        return s.conn.put(format!("{tag} NO {text}\r\n"));
+    }
+    let code = match uids {
+        Some((v, dst)) if !dst.is_empty() => {
+            let mut a = Vec::new();
+            let mut srt = src_uids.clone();
+            srt.sort_unstable();
+            // COPYUID pairs source and destination UIDs in order; both are ascending.
+            format_ranges(&srt, &mut a);
+            let mut b = Vec::new();
+            format_ranges(&dst, &mut b);
+            format!("[COPYUID {v} {} {}] ", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b))
+        }
+        _ => String::new(),
+    };
+    if is_move {
+        s.conn.put(format!("* OK {code}Moved.\r\n"));
+        s.send_updates(true);
+        s.conn.put(format!("{tag} OK MOVE completed.\r\n"));
+    } else {
+        if same {
+            s.send_updates(true);
+        }
+        s.conn.put(format!("{tag} OK {code}COPY completed.\r\n"));
+    }
+    if failed {
+        let _ = GENERIC_NO;
+    }
+}
+
+/// A unique name for a new message with the given source file's identity.
+fn new_name(size: Option<u64>, dev: u64, ino: u64) -> String {
+    courier_maildir::name::UniqueName::now(None, size).final_name(dev, ino, size)
+}
+
+/// Copies message `i` into `dir`; returns the new basename. A hard link where
+/// possible (messages are immutable), else a copy through `tmp/`.
+fn copy_one(mb: &mut Mailbox, i: usize, dir: &Path) -> std::io::Result<String> {
+    let mut src = mb.file(i);
+    let meta = match std::fs::symlink_metadata(&src) {
+        Ok(m) => m,
+        Err(_) => {
+            mb.refind(i);
+            src = mb.file(i);
+            std::fs::symlink_metadata(&src)?
+        }
+    };
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let flags = mb.msgs[i].flags();
+    let size = courier_maildir::name::size_from_name(&mb.msgs[i].name).or(Some(meta.len()));
+    for _ in 0..5 {
+        let base = new_name(size, meta.dev(), meta.ino());
+        let target = dir.join("cur").join(flags.file_name(&base));
+        match std::fs::hard_link(&src, &target) {
+            Ok(()) => return Ok(base),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                continue;
+            }
+            Err(_) => break,
+        }
+    }
+    // Fallback: a real copy.
+    let mut f = open_msg(&src)?;
+    let mut tmp = TmpFile::create(dir, None, size, MESSAGE_MODE).map_err(std::io::Error::other)?;
+    tmp.copy_from(&mut f, &src.to_string_lossy()).map_err(std::io::Error::other)?;
+    let path = tmp.commit_cur(&flags, meta.modified().ok()).map_err(std::io::Error::other)?;
+    let fname = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(courier_maildir::name::basename(&fname).to_string())
+}
+
+/// Moves message `i` into `dir` by one rename (same file system: atomic, so the
+/// message is always in exactly one folder). Returns the basename (unchanged).
+fn move_one(mb: &mut Mailbox, i: usize, dir: &Path) -> std::io::Result<String> {
+    for attempt in 0..2 {
+        let src = mb.file(i);
+        let target = dir.join("cur").join(&*mb.msgs[i].name);
+        if std::fs::symlink_metadata(&target).is_ok() {
+            return Err(std::io::Error::other("target exists"));
+        }
+        match std::fs::rename(&src, &target) {
+            Ok(()) => return Ok(mb.msgs[i].base().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
+                if !mb.refind(i) {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("message vanished"))
+}
+
+/// Writes an APPENDed message into `tmp/`, converting CRLF to LF as Courier stores
+/// messages, in constant memory.
+pub struct AppendWriter {
+    tmp: TmpFile,
+    pending_cr: bool,
+    buf: Vec<u8>,
+}
+
+impl AppendWriter {
+    /// Starts a message in `dir/tmp/`.
+    pub fn new(dir: &Path) -> Result<AppendWriter, courier_maildir::MaildirError> {
+        Ok(AppendWriter { tmp: TmpFile::create(dir, None, None, MESSAGE_MODE)?, pending_cr: false, buf: Vec::with_capacity(64 * 1024) })
+    }
+
+    /// Adds bytes.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), courier_maildir::MaildirError> {
+        self.buf.clear();
+        for &c in chunk {
+            if self.pending_cr {
+                self.pending_cr = false;
+                if c != b'\n' {
+                    self.buf.push(b'\r');
+                }
+            }
+            if c == b'\r' {
+                self.pending_cr = true;
+            } else {
+                self.buf.push(c);
+            }
+        }
+        let b = std::mem::take(&mut self.buf);
+        let r = self.tmp.write_all(&b);
+        self.buf = b;
+        r
+    }
+
+    /// Bytes stored so far.
+    pub fn size(&self) -> u64 {
+        self.tmp.size() + u64::from(self.pending_cr)
+    }
+
+    /// Links the message into `cur/` with `flags` and the INTERNALDATE `mtime`.
+    pub fn commit(mut self, flags: &Flags, mtime: Option<std::time::SystemTime>) -> Result<PathBuf, courier_maildir::MaildirError> {
+        if self.pending_cr {
+            self.tmp.write_all(b"\r")?;
+        }
+        self.tmp.commit_cur(flags, mtime)
+    }
+}
