@@ -356,7 +356,7 @@ impl Session {
                     Ok(Some(dir)) if folders::is_usable(&self.root, &dir) => {
                         let mut out = Vec::new();
                         out.extend_from_slice(b"* QUOTAROOT ");
-                        courier_imap_proto::response::write_string(&mut out, &folders::encode(&name, self.utf8));
+                        courier_imap_proto::response::write_string_8bit(&mut out, &folders::encode(&name, self.utf8), self.utf8);
                         out.extend_from_slice(b" \"ROOT\"\r\n");
                         self.conn.put(out);
                         self.quota_line();
@@ -521,7 +521,7 @@ impl Session {
         match courier_maildir::layout::create_folder(&self.root, rest) {
             Ok(_) => {
                 let mut out = format!("{tag} OK ").into_bytes();
-                courier_imap_proto::response::write_string(&mut out, &folders::encode(&name, self.utf8));
+                courier_imap_proto::response::write_string_8bit(&mut out, &folders::encode(&name, self.utf8), self.utf8);
                 out.extend_from_slice(b" created.\r\n");
                 self.conn.put(out);
             }
@@ -754,7 +754,7 @@ impl Session {
 
     fn list_line(&self, out: &mut Vec<u8>, what: &str, attrs: &[&str], name: &str) {
         out.extend_from_slice(format!("* {what} ({}) \".\" ", attrs.join(" ")).as_bytes());
-        courier_imap_proto::response::write_string(out, &folders::encode(name, self.utf8));
+        courier_imap_proto::response::write_string_8bit(out, &folders::encode(name, self.utf8), self.utf8);
         out.extend_from_slice(b"\r\n");
     }
 
@@ -791,7 +791,7 @@ impl Session {
             parts.push(format!("UNSEEN {unseen}"));
         }
         let mut out = b"* STATUS ".to_vec();
-        courier_imap_proto::response::write_string(&mut out, &folders::encode(&name, self.utf8));
+        courier_imap_proto::response::write_string_8bit(&mut out, &folders::encode(&name, self.utf8), self.utf8);
         out.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
         self.conn.put(out);
         self.ok(tag, "STATUS Completed.");
