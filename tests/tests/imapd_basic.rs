@@ -29,7 +29,9 @@ impl Imap {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = channel();
@@ -40,7 +42,10 @@ impl Imap {
                 match r.read_until(b'\n', &mut line) {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {
-                        if tx.send(String::from_utf8_lossy(&line).into_owned()).is_err() {
+                        if tx
+                            .send(String::from_utf8_lossy(&line).into_owned())
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -134,19 +139,40 @@ fn preauth_greeting_capability_noop_logout() {
     assert_eq!(c.line(), "* PREAUTH Ready.\r\n");
     let r = c.cmd("a", "CAPABILITY");
     assert!(r[0].starts_with("* CAPABILITY IMAP4rev1"), "{r:?}");
-    for cap in ["MOVE", "UNSELECT", "LITERAL+", "ENABLE", "UTF8=ACCEPT", "ID", "SPECIAL-USE"] {
-        assert!(r[0].split_whitespace().any(|t| t == cap), "{cap} missing: {r:?}");
+    for cap in [
+        "MOVE",
+        "UNSELECT",
+        "LITERAL+",
+        "ENABLE",
+        "UTF8=ACCEPT",
+        "ID",
+        "SPECIAL-USE",
+    ] {
+        assert!(
+            r[0].split_whitespace().any(|t| t == cap),
+            "{cap} missing: {r:?}"
+        );
     }
     assert_eq!(last(&r), "a OK CAPABILITY completed\r\n");
     assert_eq!(last(&c.cmd("b", "NOOP")), "b OK NOOP completed\r\n");
     let r = c.cmd("c", "LOGOUT");
-    assert_eq!(r, vec!["* BYE Courier-IMAP server shutting down\r\n", "c OK LOGOUT completed\r\n"]);
+    assert_eq!(
+        r,
+        vec![
+            "* BYE Courier-IMAP server shutting down\r\n",
+            "c OK LOGOUT completed\r\n"
+        ]
+    );
 }
 
 #[test]
 fn login_mode_answers_the_login_tag() {
     let (s, _m) = maildir("imapd-login");
-    let mut c = Imap::start_with(&ours("imapd"), s.path(), &[("IMAPLOGINTAG", "x17"), ("AUTHENTICATED", "alice")]);
+    let mut c = Imap::start_with(
+        &ours("imapd"),
+        s.path(),
+        &[("IMAPLOGINTAG", "x17"), ("AUTHENTICATED", "alice")],
+    );
     assert_eq!(c.line(), "x17 OK LOGIN Ok.\r\n");
     assert_eq!(last(&c.cmd("a", "NOOP")), "a OK NOOP completed\r\n");
 }
@@ -154,8 +180,18 @@ fn login_mode_answers_the_login_tag() {
 #[test]
 fn select_fetch_store_search_expunge() {
     let (s, m) = maildir("imapd-select");
-    put(&m, "cur", "1000.M1P1.h,S=40:2,S", "From: Alice <a@example.com>\nSubject: one\nDate: Mon, 2 Mar 2020 10:00:00 +0000\n\nfirst body\n");
-    put(&m, "new", "1001.M1P1.h,S=30", "From: b@example.com\nSubject: two\n\nsecond\n");
+    put(
+        &m,
+        "cur",
+        "1000.M1P1.h,S=40:2,S",
+        "From: Alice <a@example.com>\nSubject: one\nDate: Mon, 2 Mar 2020 10:00:00 +0000\n\nfirst body\n",
+    );
+    put(
+        &m,
+        "new",
+        "1001.M1P1.h,S=30",
+        "From: b@example.com\nSubject: two\n\nsecond\n",
+    );
     let mut c = Imap::start(s.path());
     c.line();
     let r = c.cmd("a", "SELECT INBOX");
@@ -164,25 +200,55 @@ fn select_fetch_store_search_expunge() {
     assert!(has(&r, "* OK [UIDVALIDITY "), "{r:?}");
     assert!(has(&r, "* OK [UIDNEXT 3]"), "{r:?}");
     assert!(has(&r, "* OK [UNSEEN 2]"), "{r:?}");
-    assert!(has(&r, "[PERMANENTFLAGS (\\* \\Draft \\Answered \\Flagged \\Deleted \\Seen)]"), "{r:?}");
+    assert!(
+        has(
+            &r,
+            "[PERMANENTFLAGS (\\* \\Draft \\Answered \\Flagged \\Deleted \\Seen)]"
+        ),
+        "{r:?}"
+    );
     assert_eq!(last(&r), "a OK [READ-WRITE] Ok\r\n");
 
     let r = c.cmd("b", "FETCH 1:* (UID FLAGS RFC822.SIZE)");
-    assert_eq!(r[0], "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) RFC822.SIZE 95)\r\n");
-    assert_eq!(r[1], "* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE 45)\r\n");
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) RFC822.SIZE 95)\r\n"
+    );
+    assert_eq!(
+        r[1],
+        "* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE 45)\r\n"
+    );
     let r = c.cmd("c", "FETCH 1 (ENVELOPE)");
-    assert!(r[0].contains("\"one\" ((\"Alice\" NIL \"a\" \"example.com\"))"), "{r:?}");
+    assert!(
+        r[0].contains("\"one\" ((\"Alice\" NIL \"a\" \"example.com\"))"),
+        "{r:?}"
+    );
     let r = c.cmd("d", "UID FETCH 2 (BODY.PEEK[TEXT])");
     assert_eq!(r[0], "* 2 FETCH (UID 2 BODY[TEXT] {8}\r\n");
     assert_eq!(r[1], "second\r\n");
     let r = c.cmd("e", "FETCH 2 BODY[HEADER.FIELDS (SUBJECT)]");
-    assert!(r[0].starts_with("* 2 FETCH (BODY[HEADER.FIELDS (\"SUBJECT\")] {16}"), "{r:?}");
-    assert!(has(&r, "FLAGS (\\Seen \\Recent)"), "BODY[] must set \\Seen: {r:?}");
+    assert!(
+        r[0].starts_with("* 2 FETCH (BODY[HEADER.FIELDS (\"SUBJECT\")] {16}"),
+        "{r:?}"
+    );
+    assert!(
+        has(&r, "FLAGS (\\Seen \\Recent)"),
+        "BODY[] must set \\Seen: {r:?}"
+    );
 
     let r = c.cmd("f", "STORE 1 +FLAGS (\\Deleted $Work)");
     assert!(has(&r, "* FLAGS ($Work \\Draft"), "{r:?}");
-    assert!(has(&r, "* 1 FETCH (FLAGS (\\Seen \\Deleted \\Recent $Work))"), "{r:?}");
-    assert!(std::fs::read_dir(m.join("cur")).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().ends_with(":2,ST")));
+    assert!(
+        has(&r, "* 1 FETCH (FLAGS (\\Seen \\Deleted \\Recent $Work))"),
+        "{r:?}"
+    );
+    assert!(
+        std::fs::read_dir(m.join("cur")).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(":2,ST"))
+    );
     assert!(m.join("courierimapkeywords").is_dir());
     let r = c.cmd("g", "SEARCH DELETED");
     assert_eq!(r[0], "* SEARCH 1\r\n");
@@ -218,43 +284,100 @@ fn folders_list_status_subscribe_rename_delete() {
     let (s, _m) = maildir("imapd-folders");
     let mut c = Imap::start(s.path());
     c.line();
-    assert_eq!(last(&c.cmd("a", "CREATE INBOX.Work")), "a OK \"INBOX.Work\" created.\r\n");
-    assert_eq!(last(&c.cmd("b", "CREATE INBOX.Work.Old")), "b OK \"INBOX.Work.Old\" created.\r\n");
-    assert_eq!(last(&c.cmd("b2", "CREATE INBOX.Sent")), "b2 OK \"INBOX.Sent\" created.\r\n");
+    assert_eq!(
+        last(&c.cmd("a", "CREATE INBOX.Work")),
+        "a OK \"INBOX.Work\" created.\r\n"
+    );
+    assert_eq!(
+        last(&c.cmd("b", "CREATE INBOX.Work.Old")),
+        "b OK \"INBOX.Work.Old\" created.\r\n"
+    );
+    assert_eq!(
+        last(&c.cmd("b2", "CREATE INBOX.Sent")),
+        "b2 OK \"INBOX.Sent\" created.\r\n"
+    );
     assert!(c.cmd("c", "CREATE INBOX")[0].starts_with("c NO"));
     let r = c.cmd("d", "LIST \"\" *");
-    assert!(has(&r, "* LIST (\\Unmarked \\HasChildren) \".\" \"INBOX\""), "{r:?}");
-    assert!(has(&r, "* LIST (\\HasChildren) \".\" \"INBOX.Work\""), "{r:?}");
-    assert!(has(&r, "* LIST (\\HasNoChildren) \".\" \"INBOX.Work.Old\""), "{r:?}");
-    assert!(has(&r, "* LIST (\\HasNoChildren \\Sent) \".\" \"INBOX.Sent\""), "{r:?}");
+    assert!(
+        has(&r, "* LIST (\\Unmarked \\HasChildren) \".\" \"INBOX\""),
+        "{r:?}"
+    );
+    assert!(
+        has(&r, "* LIST (\\HasChildren) \".\" \"INBOX.Work\""),
+        "{r:?}"
+    );
+    assert!(
+        has(&r, "* LIST (\\HasNoChildren) \".\" \"INBOX.Work.Old\""),
+        "{r:?}"
+    );
+    assert!(
+        has(&r, "* LIST (\\HasNoChildren \\Sent) \".\" \"INBOX.Sent\""),
+        "{r:?}"
+    );
     let r = c.cmd("e", "LIST INBOX. %");
-    assert!(has(&r, "\"INBOX.Work\"") && !has(&r, "INBOX.Work.Old"), "{r:?}");
+    assert!(
+        has(&r, "\"INBOX.Work\"") && !has(&r, "INBOX.Work.Old"),
+        "{r:?}"
+    );
     let r = c.cmd("f", "LIST \"\" \"\"");
     assert_eq!(r[0], "* LIST (\\Noselect) \".\" \"\"\r\n");
-    assert_eq!(last(&c.cmd("g", "SUBSCRIBE INBOX.Work.Old")), "g OK Folder subscribed.\r\n");
+    assert_eq!(
+        last(&c.cmd("g", "SUBSCRIBE INBOX.Work.Old")),
+        "g OK Folder subscribed.\r\n"
+    );
     let r = c.cmd("h", "LSUB \"\" INBOX.%");
-    assert!(has(&r, "* LSUB (\\Noselect \\HasChildren) \".\" \"INBOX.Work\""), "{r:?}");
+    assert!(
+        has(&r, "* LSUB (\\Noselect \\HasChildren) \".\" \"INBOX.Work\""),
+        "{r:?}"
+    );
     let r = c.cmd("i", "LSUB \"\" *");
-    assert!(has(&r, "\"INBOX.Work.Old\"") && !has(&r, "\"INBOX.Work\"\r"), "{r:?}");
-    let r = append(&mut c, "j", "INBOX.Work", "(\\Seen)", "Subject: x\r\n\r\nhello\r\n");
+    assert!(
+        has(&r, "\"INBOX.Work.Old\"") && !has(&r, "\"INBOX.Work\"\r"),
+        "{r:?}"
+    );
+    let r = append(
+        &mut c,
+        "j",
+        "INBOX.Work",
+        "(\\Seen)",
+        "Subject: x\r\n\r\nhello\r\n",
+    );
     assert!(last(&r).starts_with("j OK [APPENDUID "), "{r:?}");
     let r = c.cmd("k", "STATUS INBOX.Work (MESSAGES RECENT UIDNEXT UNSEEN)");
-    assert_eq!(r[0], "* STATUS \"INBOX.Work\" (MESSAGES 1 RECENT 0 UIDNEXT 2 UNSEEN 0)\r\n");
-    assert_eq!(last(&c.cmd("l", "RENAME INBOX.Work INBOX.Play")), "l OK Folder renamed.\r\n");
+    assert_eq!(
+        r[0],
+        "* STATUS \"INBOX.Work\" (MESSAGES 1 RECENT 0 UIDNEXT 2 UNSEEN 0)\r\n"
+    );
+    assert_eq!(
+        last(&c.cmd("l", "RENAME INBOX.Work INBOX.Play")),
+        "l OK Folder renamed.\r\n"
+    );
     let r = c.cmd("m", "LIST \"\" INBOX.*");
-    assert!(has(&r, "\"INBOX.Play.Old\"") && !has(&r, "INBOX.Work"), "{r:?}");
+    assert!(
+        has(&r, "\"INBOX.Play.Old\"") && !has(&r, "INBOX.Work"),
+        "{r:?}"
+    );
     assert!(c.cmd("n", "SELECT INBOX.Work")[0].starts_with("n NO Mailbox does not exist"));
-    assert_eq!(last(&c.cmd("o", "DELETE INBOX.Play.Old")), "o OK Folder deleted.\r\n");
+    assert_eq!(
+        last(&c.cmd("o", "DELETE INBOX.Play.Old")),
+        "o OK Folder deleted.\r\n"
+    );
     assert!(c.cmd("p", "DELETE INBOX")[0].starts_with("p NO"));
     // Names on the wire are modified UTF-7, UTF-8 on disk.
-    assert_eq!(last(&c.cmd("q", "CREATE INBOX.&AOk-t&AOk-")), "q OK \"INBOX.&AOk-t&AOk-\" created.\r\n");
+    assert_eq!(
+        last(&c.cmd("q", "CREATE INBOX.&AOk-t&AOk-")),
+        "q OK \"INBOX.&AOk-t&AOk-\" created.\r\n"
+    );
     assert!(s.join("Maildir/.été").is_dir());
     let r = c.cmd("r", "ENABLE UTF8=ACCEPT");
     assert_eq!(r[0], "* ENABLED UTF8=ACCEPT\r\n");
     let r = c.cmd("s", "LIST \"\" INBOX.%t%");
     assert!(has(&r, "\"INBOX.été\""), "{r:?}");
     let r = c.cmd("t", "NAMESPACE");
-    assert_eq!(r[0], "* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\")(\"shared.\" \".\"))\r\n");
+    assert_eq!(
+        r[0],
+        "* NAMESPACE ((\"INBOX.\" \".\")) NIL ((\"#shared.\" \".\")(\"shared.\" \".\"))\r\n"
+    );
 }
 
 #[test]
@@ -265,17 +388,36 @@ fn append_copy_move_uidplus_and_quota() {
     c.line();
     c.cmd("a", "CREATE INBOX.Dst");
     for i in 0..3 {
-        let r = append(&mut c, &format!("ap{i}"), "INBOX", "(\\Flagged $K) \" 2-Mar-2020 10:00:00 +0000\"", &format!("Subject: m{i}\r\n\r\nbody {i}\r\n"));
-        assert_eq!(last(&r), format!("ap{i} OK [APPENDUID {} {}] APPEND Ok.\r\n", uidv(&m), i + 1));
+        let r = append(
+            &mut c,
+            &format!("ap{i}"),
+            "INBOX",
+            "(\\Flagged $K) \" 2-Mar-2020 10:00:00 +0000\"",
+            &format!("Subject: m{i}\r\n\r\nbody {i}\r\n"),
+        );
+        assert_eq!(
+            last(&r),
+            format!("ap{i} OK [APPENDUID {} {}] APPEND Ok.\r\n", uidv(&m), i + 1)
+        );
     }
     // Stored with LF line ends, the date as mtime.
-    let f = std::fs::read_dir(m.join("cur")).unwrap().next().unwrap().unwrap();
+    let f = std::fs::read_dir(m.join("cur"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     assert!(!std::fs::read(f.path()).unwrap().contains(&b'\r'));
     c.cmd("b", "SELECT INBOX");
     let r = c.cmd("c", "FETCH 1 (INTERNALDATE FLAGS)");
-    assert_eq!(r[0], "* 1 FETCH (INTERNALDATE \"02-Mar-2020 10:00:00 +0000\" FLAGS (\\Flagged $K))\r\n");
+    assert_eq!(
+        r[0],
+        "* 1 FETCH (INTERNALDATE \"02-Mar-2020 10:00:00 +0000\" FLAGS (\\Flagged $K))\r\n"
+    );
     let r = c.cmd("d", "UID COPY 1:2 INBOX.Dst");
-    assert!(last(&r).starts_with("d OK [COPYUID ") && last(&r).contains(" 1:2 1:2] COPY completed."), "{r:?}");
+    assert!(
+        last(&r).starts_with("d OK [COPYUID ") && last(&r).contains(" 1:2 1:2] COPY completed."),
+        "{r:?}"
+    );
     let r = c.cmd("e", "UID MOVE 3 INBOX.Dst");
     assert!(has(&r, "* OK [COPYUID ") && has(&r, " 3 3] "), "{r:?}");
     assert!(has(&r, "* 3 EXPUNGE"), "{r:?}");
@@ -285,10 +427,18 @@ fn append_copy_move_uidplus_and_quota() {
     let r = c.cmd("f", "SELECT INBOX.Dst");
     assert!(has(&r, "* 3 EXISTS"), "{r:?}");
     let r = c.cmd("g", "FETCH 1:* FLAGS");
-    assert!(r[..3].iter().all(|l| l.contains("\\Flagged") && l.contains("$K")), "{r:?}");
+    assert!(
+        r[..3]
+            .iter()
+            .all(|l| l.contains("\\Flagged") && l.contains("$K")),
+        "{r:?}"
+    );
     let r = c.cmd("h", "GETQUOTAROOT INBOX");
     assert_eq!(r[0], "* QUOTAROOT \"INBOX\" \"ROOT\"\r\n");
-    assert!(r[1].starts_with("* QUOTA \"ROOT\" (STORAGE ") && r[1].contains(" MESSAGE 5 5)"), "{r:?}");
+    assert!(
+        r[1].starts_with("* QUOTA \"ROOT\" (STORAGE ") && r[1].contains(" MESSAGE 5 5)"),
+        "{r:?}"
+    );
     // Over the message quota: refused with the response code, nothing stored.
     let r = c.cmd("i", "COPY 1 INBOX");
     assert!(last(&r).starts_with("i NO [OVERQUOTA]"), "{r:?}");
@@ -298,7 +448,10 @@ fn append_copy_move_uidplus_and_quota() {
     assert_eq!(std::fs::read_dir(m.join("cur")).unwrap().count(), 2);
     let r = c.cmd("k", "UID EXPUNGE 1");
     assert!(last(&r).starts_with("k OK"), "{r:?}");
-    assert_eq!(last(&c.cmd("l", "UNSELECT")), "l OK UNSELECT completed.\r\n");
+    assert_eq!(
+        last(&c.cmd("l", "UNSELECT")),
+        "l OK UNSELECT completed.\r\n"
+    );
     let r = c.cmd("m", "COPY 1 INBOX.Nope");
     assert!(r[0].starts_with("m NO"), "{r:?}");
 }
@@ -326,7 +479,11 @@ fn idle_reports_delivery_flag_change_and_expunge() {
         .stderr(Stdio::null())
         .spawn()
         .expect("deliverquota (cargo build -p deliverquota)");
-    dq.stdin.take().unwrap().write_all(b"Subject: new\n\nhi\n").unwrap();
+    dq.stdin
+        .take()
+        .unwrap()
+        .write_all(b"Subject: new\n\nhi\n")
+        .unwrap();
     assert!(dq.wait().unwrap().success());
     let l = a.line();
     assert_eq!(l, "* 2 EXISTS\r\n");
@@ -340,7 +497,10 @@ fn idle_reports_delivery_flag_change_and_expunge() {
     assert_eq!(a.line(), "* 1 FETCH (FLAGS (\\Flagged \\Recent))\r\n");
     // An expunge by the other session.
     b.cmd("c", "STORE 1 +FLAGS (\\Deleted)");
-    assert!(a.line().starts_with("* 1 FETCH (FLAGS (\\Flagged \\Deleted"));
+    assert!(
+        a.line()
+            .starts_with("* 1 FETCH (FLAGS (\\Flagged \\Deleted")
+    );
     b.cmd("d", "EXPUNGE");
     assert_eq!(a.line(), "* 1 EXPUNGE\r\n");
     a.send(b"DONE\r\n");
@@ -351,10 +511,17 @@ fn idle_reports_delivery_flag_change_and_expunge() {
 
 #[test]
 fn uids_agree_with_courier_on_the_same_maildir() {
-    let Some(courier) = courier("imapd", "uids_agree_with_courier_on_the_same_maildir") else { return };
+    let Some(courier) = courier("imapd", "uids_agree_with_courier_on_the_same_maildir") else {
+        return;
+    };
     let (s, m) = maildir("imapd-cross");
     for i in 0..5 {
-        put(&m, "new", &format!("100{i}.M1P1.h,S=10"), &format!("Subject: {i}\n\nx\n"));
+        put(
+            &m,
+            "new",
+            &format!("100{i}.M1P1.h,S=10"),
+            &format!("Subject: {i}\n\nx\n"),
+        );
     }
     let mut deb = Imap::start_with(&courier, s.path(), &[]);
     deb.line();

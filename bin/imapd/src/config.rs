@@ -101,7 +101,11 @@ impl Config {
     /// Reads the environment.
     pub fn from_env() -> Config {
         let tls = truthy(vars::IMAP_TLS, false);
-        let base = match (tls, env(vars::IMAP_CAPABILITY_TLS), env(vars::IMAP_CAPABILITY)) {
+        let base = match (
+            tls,
+            env(vars::IMAP_CAPABILITY_TLS),
+            env(vars::IMAP_CAPABILITY),
+        ) {
             (true, Some(c), _) if !c.trim().is_empty() => c,
             (_, _, Some(c)) if !c.trim().is_empty() => c,
             _ => "IMAP4rev1".to_string(),
@@ -109,16 +113,28 @@ impl Config {
         let mut caps: Vec<String> = base
             .split_whitespace()
             // SORT and THREAD are not implemented: never advertise them.
-            .filter(|t| !t.eq_ignore_ascii_case("SORT") && !t.to_ascii_uppercase().starts_with("THREAD="))
+            .filter(|t| {
+                !t.eq_ignore_ascii_case("SORT") && !t.to_ascii_uppercase().starts_with("THREAD=")
+            })
             // Authentication belongs to imaplogin.
-            .filter(|t| !t.to_ascii_uppercase().starts_with("AUTH=") && !t.eq_ignore_ascii_case("STARTTLS"))
+            .filter(|t| {
+                !t.to_ascii_uppercase().starts_with("AUTH=") && !t.eq_ignore_ascii_case("STARTTLS")
+            })
             .map(str::to_string)
             .collect();
         if truthy(vars::IMAP_ACL, false) {
             caps.push("ACL".into());
             caps.push("ACL2=UNION".into());
         }
-        for extra in ["LITERAL+", "MOVE", "UNSELECT", "SPECIAL-USE", "ID", "ENABLE", "UTF8=ACCEPT"] {
+        for extra in [
+            "LITERAL+",
+            "MOVE",
+            "UNSELECT",
+            "SPECIAL-USE",
+            "ID",
+            "ENABLE",
+            "UTF8=ACCEPT",
+        ] {
             if !caps.iter().any(|c| c.eq_ignore_ascii_case(extra)) {
                 caps.push(extra.into());
             }
@@ -127,7 +143,12 @@ impl Config {
         let keywords = !kw.starts_with('0');
         let user = env(vars::AUTHENTICATED)
             .filter(|s| !s.is_empty())
-            .or_else(|| nix::unistd::User::from_uid(nix::unistd::getuid()).ok().flatten().map(|u| u.name))
+            .or_else(|| {
+                nix::unistd::User::from_uid(nix::unistd::getuid())
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+            })
             .unwrap_or_default();
         let mut limits = Limits::default();
         if let Some(n) = env(vars::IMAP_MAXMESSAGESIZE).and_then(|v| v.trim().parse::<u64>().ok())
@@ -150,7 +171,9 @@ impl Config {
                 None => true,
                 Some(v) => v.is_empty() || v.starts_with('1'),
             },
-            ulimitd: env(vars::IMAP_ULIMITD).and_then(|v| v.trim().parse().ok()).filter(|&n: &u64| n > 0),
+            ulimitd: env(vars::IMAP_ULIMITD)
+                .and_then(|v| v.trim().parse().ok())
+                .filter(|&n: &u64| n > 0),
             sanity_check: truthy(vars::IMAP_MAILBOX_SANITY_CHECK, true),
             check_all_folders: truthy(vars::IMAP_CHECK_ALL_FOLDERS, false),
             umask: env(vars::IMAP_UMASK).and_then(|v| u32::from_str_radix(v.trim(), 8).ok()),

@@ -171,7 +171,9 @@ fn literal(out: &mut Vec<u8>, data: &[u8]) {
 
 /// FETCH and UID FETCH.
 pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchAtt]) {
-    let Some(mut mb) = s.selected.take() else { return };
+    let Some(mut mb) = s.selected.take() else {
+        return;
+    };
     let mut bad = None;
     let idx = indexes(&mb, set, uid, &mut bad);
     let mut atts = atts.to_vec();
@@ -181,15 +183,24 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
     let needs_full = atts.iter().any(|a| {
         matches!(
             a,
-            FetchAtt::Body | FetchAtt::BodyStructure | FetchAtt::Rfc822 | FetchAtt::Rfc822Text | FetchAtt::Section { .. }
+            FetchAtt::Body
+                | FetchAtt::BodyStructure
+                | FetchAtt::Rfc822
+                | FetchAtt::Rfc822Text
+                | FetchAtt::Section { .. }
         )
     });
-    let needs_header = atts.iter().any(|a| matches!(a, FetchAtt::Envelope | FetchAtt::Rfc822Header));
+    let needs_header = atts
+        .iter()
+        .any(|a| matches!(a, FetchAtt::Envelope | FetchAtt::Rfc822Header));
     let needs_size = atts.contains(&FetchAtt::Rfc822Size);
     let needs_date = atts.contains(&FetchAtt::InternalDate);
     let sets_seen = !mb.read_only
         && atts.iter().any(|a| {
-            matches!(a, FetchAtt::Rfc822 | FetchAtt::Rfc822Text | FetchAtt::Section { peek: false, .. })
+            matches!(
+                a,
+                FetchAtt::Rfc822 | FetchAtt::Rfc822Text | FetchAtt::Section { peek: false, .. }
+            )
         });
     let mut out = std::mem::take(&mut s.conn.out);
     if let Some(n) = bad {
@@ -239,7 +250,9 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                 Ok(m) => mtime = m.mtime(),
                 Err(_) => {
                     if mb.refind(i) {
-                        mtime = std::fs::symlink_metadata(mb.file(i)).map(|m| m.mtime()).unwrap_or(0);
+                        mtime = std::fs::symlink_metadata(mb.file(i))
+                            .map(|m| m.mtime())
+                            .unwrap_or(0);
                     }
                 }
             }
@@ -254,7 +267,9 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
             }
             first = false;
             match a {
-                FetchAtt::Uid => out.extend_from_slice(format!("UID {}", mb.msgs[i].uid).as_bytes()),
+                FetchAtt::Uid => {
+                    out.extend_from_slice(format!("UID {}", mb.msgs[i].uid).as_bytes())
+                }
                 FetchAtt::Flags => {
                     out.extend_from_slice(b"FLAGS ");
                     mb.write_flags(i, &mut out);
@@ -265,7 +280,9 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                     out.extend_from_slice(mime::date::format_date_time(mtime, 0).as_bytes());
                     out.push(b'"');
                 }
-                FetchAtt::Rfc822Size => out.extend_from_slice(format!("RFC822.SIZE {}", mb.msgs[i].size).as_bytes()),
+                FetchAtt::Rfc822Size => {
+                    out.extend_from_slice(format!("RFC822.SIZE {}", mb.msgs[i].size).as_bytes())
+                }
                 FetchAtt::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
                     match (&msg, &header) {
@@ -304,11 +321,15 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                     s.body_bytes += d.len() as u64;
                     literal(&mut out, d);
                 }
-                FetchAtt::Section { section, partial, .. } => {
+                FetchAtt::Section {
+                    section, partial, ..
+                } => {
                     out.extend_from_slice(b"BODY[");
                     section_spec(section, &mut out);
                     out.push(b']');
-                    let data = msg.as_ref().and_then(|m| m.section(&to_mime_section(section)));
+                    let data = msg
+                        .as_ref()
+                        .and_then(|m| m.section(&to_mime_section(section)));
                     let d: &[u8] = data.as_deref().unwrap_or(b"");
                     let d = match partial {
                         Some((off, len)) => {
@@ -322,7 +343,15 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                             d
                         }
                     };
-                    if matches!(section.text, Some(SectionText::Header | SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_) | SectionText::Mime)) {
+                    if matches!(
+                        section.text,
+                        Some(
+                            SectionText::Header
+                                | SectionText::HeaderFields(_)
+                                | SectionText::HeaderFieldsNot(_)
+                                | SectionText::Mime
+                        )
+                    ) {
                         s.header_bytes += d.len() as u64;
                     } else {
                         s.body_bytes += d.len() as u64;
@@ -349,10 +378,21 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
 }
 
 /// STORE and UID STORE.
-pub fn store(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mode: StoreMode, silent: bool, flags: &[Vec<u8>]) {
-    let Some(mut mb) = s.selected.take() else { return };
+pub fn store(
+    s: &mut Session,
+    tag: &str,
+    uid: bool,
+    set: &SeqSet,
+    mode: StoreMode,
+    silent: bool,
+    flags: &[Vec<u8>],
+) {
+    let Some(mut mb) = s.selected.take() else {
+        return;
+    };
     if mb.read_only {
-        s.conn.put(format!("{tag} NO Current box is selected READ-ONLY.\r\n"));
+        s.conn
+            .put(format!("{tag} NO Current box is selected READ-ONLY.\r\n"));
         s.selected = Some(mb);
         return;
     }
@@ -384,8 +424,12 @@ pub fn store(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mode: StoreMod
             let base = mb.msgs[i].base().to_string();
             let r = match mode {
                 StoreMode::Replace => k.set(base.as_bytes(), kws.iter().map(Vec::as_slice)),
-                StoreMode::Add if !kws.is_empty() => k.add(base.as_bytes(), kws.iter().map(Vec::as_slice)),
-                StoreMode::Remove if !kws.is_empty() => k.remove(base.as_bytes(), kws.iter().map(Vec::as_slice)),
+                StoreMode::Add if !kws.is_empty() => {
+                    k.add(base.as_bytes(), kws.iter().map(Vec::as_slice))
+                }
+                StoreMode::Remove if !kws.is_empty() => {
+                    k.remove(base.as_bytes(), kws.iter().map(Vec::as_slice))
+                }
                 _ => Ok(false),
             };
             kw_changed |= r.unwrap_or(false);
@@ -424,16 +468,20 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
         Ok(t) => t,
         Err(e) => return s.conn.put(format!("{tag} NO {e}\r\n")),
     };
-    let Some(mut mb) = s.selected.take() else { return };
+    let Some(mut mb) = s.selected.take() else {
+        return;
+    };
     if is_move && mb.read_only {
-        s.conn.put(format!("{tag} NO Current box is selected READ-ONLY.\r\n"));
+        s.conn
+            .put(format!("{tag} NO Current box is selected READ-ONLY.\r\n"));
         s.selected = Some(mb);
         return;
     }
     let mut bad = None;
     let idx = indexes(&mb, set, uid, &mut bad);
     if let Some(n) = bad {
-        s.conn.put(format!("* NO Invalid message sequence number: {n}\r\n"));
+        s.conn
+            .put(format!("* NO Invalid message sequence number: {n}\r\n"));
     }
     let same = dir == mb.path;
     // Quota: a move within the account does not change usage.
@@ -446,7 +494,9 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
         })
         .sum();
     if !is_move && !s.quota_allows(&name, total, idx.len() as u64) {
-        s.conn.put(format!("{tag} NO [OVERQUOTA] You exceeded your mail quota.\r\n"));
+        s.conn.put(format!(
+            "{tag} NO [OVERQUOTA] You exceeded your mail quota.\r\n"
+        ));
         s.selected = Some(mb);
         return;
     }
@@ -462,14 +512,20 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
             src_uids.push(mb.msgs[i].uid);
             continue;
         }
-        let placed = if is_move { move_one(&mut mb, i, &dir) } else { copy_one(&mut mb, i, &dir) };
+        let placed = if is_move {
+            move_one(&mut mb, i, &dir)
+        } else {
+            copy_one(&mut mb, i, &dir)
+        };
         match placed {
             Ok(base) => {
                 if let Some(k) = &mb.kw {
                     let kws: Vec<&[u8]> = k.keywords(mb.msgs[i].base().as_bytes()).collect();
                     if !kws.is_empty() {
                         if dest_kw.is_none() {
-                            dest_kw = KeywordStore::open_for(&dir, opts, std::iter::empty::<&[u8]>()).ok();
+                            dest_kw =
+                                KeywordStore::open_for(&dir, opts, std::iter::empty::<&[u8]>())
+                                    .ok();
                         }
                         if let Some(d) = dest_kw.as_mut() {
                             let _ = d.insert_message(base.as_bytes());
@@ -482,7 +538,11 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
                 moved_idx.push(i);
             }
             Err(e) => {
-                eprintln!("ERR: imapd: {} to {}: {e}", if is_move { "MOVE" } else { "COPY" }, dir.display());
+                eprintln!(
+                    "ERR: imapd: {} to {}: {e}",
+                    if is_move { "MOVE" } else { "COPY" },
+                    dir.display()
+                );
                 failed = true;
                 break;
             }
@@ -515,7 +575,11 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
             format_ranges(&srt, &mut a);
             let mut b = Vec::new();
             format_ranges(&dst, &mut b);
-            format!("[COPYUID {v} {} {}] ", String::from_utf8_lossy(&a), String::from_utf8_lossy(&b))
+            format!(
+                "[COPYUID {v} {} {}] ",
+                String::from_utf8_lossy(&a),
+                String::from_utf8_lossy(&b)
+            )
         }
         _ => String::new(),
     };
@@ -571,9 +635,15 @@ fn copy_one(mb: &mut Mailbox, i: usize, dir: &Path) -> std::io::Result<String> {
     // Fallback: a real copy.
     let mut f = open_msg(&src)?;
     let mut tmp = TmpFile::create(dir, None, size, MESSAGE_MODE).map_err(std::io::Error::other)?;
-    tmp.copy_from(&mut f, &src.to_string_lossy()).map_err(std::io::Error::other)?;
-    let path = tmp.commit_cur(&flags, meta.modified().ok()).map_err(std::io::Error::other)?;
-    let fname = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    tmp.copy_from(&mut f, &src.to_string_lossy())
+        .map_err(std::io::Error::other)?;
+    let path = tmp
+        .commit_cur(&flags, meta.modified().ok())
+        .map_err(std::io::Error::other)?;
+    let fname = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(courier_maildir::name::basename(&fname).to_string())
 }
 
@@ -610,7 +680,11 @@ pub struct AppendWriter {
 impl AppendWriter {
     /// Starts a message in `dir/tmp/`.
     pub fn new(dir: &Path) -> Result<AppendWriter, courier_maildir::MaildirError> {
-        Ok(AppendWriter { tmp: TmpFile::create(dir, None, None, MESSAGE_MODE)?, pending_cr: false, buf: Vec::with_capacity(64 * 1024) })
+        Ok(AppendWriter {
+            tmp: TmpFile::create(dir, None, None, MESSAGE_MODE)?,
+            pending_cr: false,
+            buf: Vec::with_capacity(64 * 1024),
+        })
     }
 
     /// Adds bytes.
@@ -641,7 +715,11 @@ impl AppendWriter {
     }
 
     /// Links the message into `cur/` with `flags` and the INTERNALDATE `mtime`.
-    pub fn commit(mut self, flags: &Flags, mtime: Option<std::time::SystemTime>) -> Result<PathBuf, courier_maildir::MaildirError> {
+    pub fn commit(
+        mut self,
+        flags: &Flags,
+        mtime: Option<std::time::SystemTime>,
+    ) -> Result<PathBuf, courier_maildir::MaildirError> {
         if self.pending_cr {
             self.tmp.write_all(b"\r")?;
         }

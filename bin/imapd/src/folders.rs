@@ -38,7 +38,11 @@ pub fn canonical_inbox(s: &str) -> String {
 
 /// Encodes an internal name for the wire.
 pub fn encode(name: &str, utf8: bool) -> Vec<u8> {
-    if utf8 { name.as_bytes().to_vec() } else { mutf7::encode(name).into_bytes() }
+    if utf8 {
+        name.as_bytes().to_vec()
+    } else {
+        mutf7::encode(name).into_bytes()
+    }
 }
 
 /// The directory of an internal name: `Ok(None)` when the name is outside the
@@ -53,7 +57,9 @@ pub fn resolve(root: &Path, name: &str) -> Result<Option<PathBuf>, NameError> {
             if rest.starts_with('.') || rest.contains("..") || rest.contains('/') {
                 return Err(NameError::Invalid);
             }
-            layout::folder_path(root, rest).map(Some).map_err(|_| NameError::Invalid)
+            layout::folder_path(root, rest)
+                .map(Some)
+                .map_err(|_| NameError::Invalid)
         }
         None => Ok(None),
     }
@@ -114,14 +120,19 @@ pub fn wildcards(p: &[u8]) -> usize {
 
 /// Whether a folder has "marked" content: `new/` non-empty or an unseen message.
 pub fn marked(dir: &Path) -> bool {
-    if std::fs::read_dir(dir.join("new")).map(|mut d| d.next().is_some()).unwrap_or(false) {
+    if std::fs::read_dir(dir.join("new"))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+    {
         return true;
     }
     match std::fs::read_dir(dir.join("cur")) {
         Ok(rd) => rd.flatten().any(|e| {
             let n = e.file_name();
             let n = n.to_string_lossy();
-            !n.starts_with('.') && !courier_maildir::name::Flags::from_file_name(&n).contains(courier_maildir::name::Flag::Seen)
+            !n.starts_with('.')
+                && !courier_maildir::name::Flags::from_file_name(&n)
+                    .contains(courier_maildir::name::Flag::Seen)
         }),
         Err(_) => false,
     }
@@ -139,7 +150,10 @@ mod tests {
         assert!(matches(b"INBOX.*b", b"INBOX.a.b"));
         assert!(!matches(b"INBOX", b"INBOX.a"));
         assert!(matches(b"%", b"INBOX"));
-        let hostile = vec![b'*'; 10].into_iter().chain(b"x".iter().copied()).collect::<Vec<u8>>();
+        let hostile = vec![b'*'; 10]
+            .into_iter()
+            .chain(b"x".iter().copied())
+            .collect::<Vec<u8>>();
         assert!(!matches(&hostile, &[b'a'; 200]));
     }
 
@@ -147,9 +161,19 @@ mod tests {
     fn names_are_validated() {
         let root = Path::new("/m");
         assert_eq!(resolve(root, "INBOX").unwrap(), Some(PathBuf::from("/m")));
-        assert_eq!(resolve(root, "INBOX.a.b").unwrap(), Some(PathBuf::from("/m/.a.b")));
+        assert_eq!(
+            resolve(root, "INBOX.a.b").unwrap(),
+            Some(PathBuf::from("/m/.a.b"))
+        );
         assert_eq!(resolve(root, "other").unwrap(), None);
-        for bad in ["INBOX..a", "INBOX.a/b", "INBOX..", "INBOX.a.", "INBOX.\u{1}", "INBOX."] {
+        for bad in [
+            "INBOX..a",
+            "INBOX.a/b",
+            "INBOX..",
+            "INBOX.a.",
+            "INBOX.\u{1}",
+            "INBOX.",
+        ] {
             assert!(resolve(root, bad).is_err(), "{bad}");
         }
         assert!(decode(b"INBOX.&AOk-t&AOk-", false).is_ok());

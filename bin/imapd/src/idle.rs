@@ -23,7 +23,9 @@ fn watcher(s: &Session) -> Option<Inotify> {
     for sub in ["new", "cur"] {
         any |= ino.watches().add(mb.path.join(sub), mask).is_ok();
     }
-    let _ = ino.watches().add(mb.path.join(courier_maildir::keywords::DIR_NAME), mask);
+    let _ = ino
+        .watches()
+        .add(mb.path.join(courier_maildir::keywords::DIR_NAME), mask);
     any.then_some(ino)
 }
 
@@ -47,7 +49,11 @@ fn drain(ino: &mut Inotify) -> bool {
 
 /// Runs one IDLE command until `DONE`.
 pub fn idle(s: &mut Session, tag: &str) {
-    let text = if s.cfg.enhanced_idle { "+ entering ENHANCED idle mode" } else { "+ entering idle mode" };
+    let text = if s.cfg.enhanced_idle {
+        "+ entering ENHANCED idle mode"
+    } else {
+        "+ entering idle mode"
+    };
     s.send_updates(true);
     s.conn.put(format!("{text}\r\n"));
     s.conn.flush();
@@ -114,12 +120,14 @@ pub fn idle(s: &mut Session, tag: &str) {
                     s.send_updates(true);
                     s.conn.put(format!("{tag} OK IDLE completed\r\n"));
                 } else {
-                    s.conn.put(format!("{tag} {}\r\n", crate::session::GENERIC_NO));
+                    s.conn
+                        .put(format!("{tag} {}\r\n", crate::session::GENERIC_NO));
                 }
                 return;
             }
             Line::TooLong => {
-                s.conn.put(format!("{tag} {}\r\n", crate::session::GENERIC_NO));
+                s.conn
+                    .put(format!("{tag} {}\r\n", crate::session::GENERIC_NO));
                 return;
             }
             Line::Eof | Line::Timeout => {

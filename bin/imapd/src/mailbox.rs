@@ -68,6 +68,36 @@ pub struct Mailbox {
     pub announced: Vec<Vec<u8>>,
     /// Whether to lock `tmp/courier.lock` when scanning.
     pub locking: bool,
+    /// Directory mtimes after the last scan, when they prove nothing changed since.
+    stamps: Option<Stamps>,
+}
+
+/// mtimes (seconds, nanoseconds) of `new/`, `cur/` and `courierimapkeywords/`.
+type Stamps = [(i64, i64); 3];
+
+fn stamps(path: &Path) -> Stamps {
+    use std::os::unix::fs::MetadataExt;
+    let one = |p: PathBuf| {
+        std::fs::metadata(p)
+            .map(|m| (m.mtime(), m.mtime_nsec()))
+            .unwrap_or((0, 0))
+    };
+    [
+        one(path.join("new")),
+        one(path.join("cur")),
+        one(path.join(courier_maildir::keywords::DIR_NAME)),
+    ]
+}
+
+/// The stamps taken after a scan that started at `start`, if they can be trusted:
+/// every mtime is clearly older than the scan, so any later change (even with a
+/// coarse file-system clock) gives a different mtime.
+fn trusted_stamps(path: &Path, start: std::time::SystemTime) -> Option<Stamps> {
+    let st = stamps(path);
+    let limit = start.checked_sub(std::time::Duration::from_millis(200))?;
+    let limit = limit.duration_since(std::time::UNIX_EPOCH).ok()?;
+    let limit = (limit.as_secs() as i64, i64::from(limit.subsec_nanos()));
+    st.iter().all(|&t| t < limit).then_some(st)
 }
 
 impl Mailbox {
@@ -79,6 +109,7 @@ impl Mailbox {
         keywords: bool,
         locking: bool,
     ) -> Result<Mailbox, courier_maildir::MaildirError> {
+        let start = std::time::SystemTime::now();
         let scan = uiddb::scan(path, locking && !read_only)?;
         // Courier's \Recent: the messages this session saw first (numbered them).
         let recent: HashSet<u32> = scan.assigned.iter().map(|(u, _)| *u).collect();
@@ -93,7 +124,12 @@ impl Mailbox {
             })
             .collect();
         let kw = if keywords {
-            KeywordStore::open_for(path, KwOptions::IMAP, msgs.iter().map(|m| m.base().as_bytes())).ok()
+            KeywordStore::open_for(
+                path,
+                KwOptions::IMAP,
+                msgs.iter().map(|m| m.base().as_bytes()),
+            )
+            .ok()
         } else {
             None
         };
@@ -108,7 +144,9 @@ impl Mailbox {
             kw,
             announced: Vec::new(),
             locking,
+            stamps: None,
         };
+        mb.stamps = trusted_stamps(path, start);
         mb.announced = mb.keyword_names();
         Ok(mb)
     }
@@ -117,7 +155,8 @@ impl Mailbox {
     pub fn keyword_names(&self) -> Vec<Vec<u8>> {
         match &self.kw {
             Some(k) => {
-                let mut v: Vec<Vec<u8>> = k.keyword_names().into_iter().map(<[u8]>::to_vec).collect();
+                let mut v: Vec<Vec<u8>> =
+                    k.keyword_names().into_iter().map(<[u8]>::to_vec).collect();
                 v.sort();
                 v
             }
@@ -148,7 +187,10 @@ impl Mailbox {
     /// Keywords of message `i`.
     pub fn keywords(&self, i: usize) -> Vec<Vec<u8>> {
         match &self.kw {
-            Some(k) => k.keywords(self.msgs[i].base().as_bytes()).map(<[u8]>::to_vec).collect(),
+            Some(k) => k
+                .keywords(self.msgs[i].base().as_bytes())
+                .map(<[u8]>::to_vec)
+                .collect(),
             None => Vec::new(),
         }
     }
@@ -191,7 +233,16 @@ impl Mailbox {
     /// Re-reads the folder: new messages, vanished ones, flag changes by others.
     /// `allow_expunge` false keeps vanished messages (their numbers stay valid) until
     /// a point where EXPUNGE responses are allowed.
-    pub fn rescan(&mut self, allow_expunge: bool) -> Result<Changes, courier_maildir::MaildirError> {
+    pub fn rescan(
+        &mut self,
+        allow_expunge: bool,
+    ) -> Result<Changes, courier_maildir::MaildirError> {
+        if let Some(old) = self.stamps
+            && old == stamps(&self.path)
+        {
+            return Ok(Changes::default());
+        }
+        let start = std::time::SystemTime::now();
         let scan = uiddb::scan(&self.path, self.locking && !self.read_only)?;
         let mut ch = Changes::default();
         if scan.db.uidvalidity != self.uidvalidity {
@@ -260,7 +311,12 @@ impl Mailbox {
             }
             let seen: HashSet<u32> = ch.flag_changes.iter().copied().collect();
             for i in 0..self.msgs.len() {
-                if !seen.contains(&(i as u32 + 1)) && self.kw.as_ref().is_some_and(|k| k.keywords(self.msgs[i].base().as_bytes()).len() > 0) {
+                if !seen.contains(&(i as u32 + 1))
+                    && self
+                        .kw
+                        .as_ref()
+                        .is_some_and(|k| k.keywords(self.msgs[i].base().as_bytes()).len() > 0)
+                {
                     // Without a per-message change log we cannot tell which ones
                     // changed; report those that have keywords.
                     ch.flag_changes.push(i as u32 + 1);
@@ -268,12 +324,19 @@ impl Mailbox {
             }
             ch.flag_changes.sort_unstable();
         }
+        // Vanished messages kept for now must be looked at again next time.
+        self.stamps = if allow_expunge || self.msgs.len() == scan.messages.len() {
+            trusted_stamps(&self.path, start)
+        } else {
+            None
+        };
         Ok(ch)
     }
 
     /// Renames message `i` to carry `flags`. Finds the file again when another
     /// session renamed it meanwhile. Returns false when the message is gone.
     pub fn set_flags(&mut self, i: usize, flags: &Flags) -> bool {
+        self.stamps = None;
         let base = self.msgs[i].base().to_string();
         let new_name = flags.file_name(&base);
         if *self.msgs[i].name == *new_name {
@@ -287,10 +350,12 @@ impl Mailbox {
                     self.msgs[i].name = new_name.into_boxed_str();
                     return true;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match find_by_base(&cur, &base) {
-                    Some(n) => self.msgs[i].name = n.into_boxed_str(),
-                    None => return false,
-                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    match find_by_base(&cur, &base) {
+                        Some(n) => self.msgs[i].name = n.into_boxed_str(),
+                        None => return false,
+                    }
+                }
                 Err(_) => return false,
             }
         }

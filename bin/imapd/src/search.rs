@@ -22,10 +22,48 @@ fn need(k: &SearchKey) -> Need {
         And(v) => v.iter().map(need).max().unwrap_or(Need::Nothing),
         Not(a) => need(a),
         Or(a, b) => need(a).max(need(b)),
-        Bcc(_) | Cc(_) | From(_) | To(_) | Subject(_) | Header(..) | SentBefore(_) | SentOn(_) | SentSince(_) => Need::Header,
+        Bcc(_) | Cc(_) | From(_) | To(_) | Subject(_) | Header(..) | SentBefore(_) | SentOn(_)
+        | SentSince(_) => Need::Header,
         Body(_) | Text(_) | Larger(_) | Smaller(_) => Need::Full,
         Before(_) | On(_) | Since(_) => Need::Stat,
         _ => Need::Nothing,
+    }
+}
+
+/// A search program with its sequence sets resolved once.
+enum Compiled<'k> {
+    And(Vec<Compiled<'k>>),
+    Or(Box<Compiled<'k>>, Box<Compiled<'k>>),
+    Not(Box<Compiled<'k>>),
+    Uid(courier_imap_proto::seqset::Resolved),
+    Seq(courier_imap_proto::seqset::Resolved),
+    Leaf(&'k SearchKey),
+}
+
+fn compile(k: &SearchKey, max_seq: u32, max_uid: u32) -> Compiled<'_> {
+    match k {
+        SearchKey::And(v) => {
+            Compiled::And(v.iter().map(|x| compile(x, max_seq, max_uid)).collect())
+        }
+        SearchKey::Or(a, b) => Compiled::Or(
+            Box::new(compile(a, max_seq, max_uid)),
+            Box::new(compile(b, max_seq, max_uid)),
+        ),
+        SearchKey::Not(a) => Compiled::Not(Box::new(compile(a, max_seq, max_uid))),
+        SearchKey::Uid(s) => Compiled::Uid(s.resolve(max_uid)),
+        SearchKey::Seq(s) => Compiled::Seq(s.resolve(max_seq)),
+        other => Compiled::Leaf(other),
+    }
+}
+
+fn eval_c(k: &Compiled<'_>, c: &Ctx<'_>) -> bool {
+    match k {
+        Compiled::And(v) => v.iter().all(|x| eval_c(x, c)),
+        Compiled::Or(a, b) => eval_c(a, c) || eval_c(b, c),
+        Compiled::Not(a) => !eval_c(a, c),
+        Compiled::Uid(r) => r.contains(c.mb.msgs[c.i].uid),
+        Compiled::Seq(r) => r.contains(c.seq),
+        Compiled::Leaf(k) => eval(k, c),
     }
 }
 
@@ -83,8 +121,16 @@ fn eval(k: &SearchKey, c: &Ctx<'_>) -> bool {
         Recent => m.recent,
         Old => !m.recent,
         New => m.recent && !flags().contains(Flag::Seen),
-        Keyword(kw) => c.mb.keywords(c.i).iter().any(|x| x.eq_ignore_ascii_case(kw)),
-        Unkeyword(kw) => !c.mb.keywords(c.i).iter().any(|x| x.eq_ignore_ascii_case(kw)),
+        Keyword(kw) => {
+            c.mb.keywords(c.i)
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(kw))
+        }
+        Unkeyword(kw) => !c
+            .mb
+            .keywords(c.i)
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(kw)),
         Bcc(s) => header_has(c, b"Bcc", s),
         Cc(s) => header_has(c, b"Cc", s),
         From(s) => header_has(c, b"From", s),
@@ -142,18 +188,23 @@ pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, k
             }
         }
     }
-    let Some(mut mb) = s.selected.take() else { return };
+    let Some(mut mb) = s.selected.take() else {
+        return;
+    };
     let n = need(&key);
     let max_seq = mb.exists();
     let max_uid = mb.msgs.last().map_or(0, |m| m.uid);
     let mut hits = Vec::new();
+    let program = compile(&key, max_seq, max_uid);
     for i in 0..mb.msgs.len() {
         let mut mtime = 0;
         let mut data: Option<Vec<u8>> = None;
         if n >= Need::Stat {
             let path = mb.file(i);
             let read = match n {
-                Need::Stat => std::fs::symlink_metadata(&path).map(|m| (Vec::new(), m.mtime())).ok(),
+                Need::Stat => std::fs::symlink_metadata(&path)
+                    .map(|m| (Vec::new(), m.mtime()))
+                    .ok(),
                 _ => read_for_search(&path, n == Need::Header),
             };
             let read = match read {
@@ -167,7 +218,11 @@ pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, k
                 data = Some(mime::crlf::canonical(&d).into_owned());
             }
         }
-        let parsed = if n == Need::Full { data.as_deref().map(mime::Message::parse) } else { None };
+        let parsed = if n == Need::Full {
+            data.as_deref().map(mime::Message::parse)
+        } else {
+            None
+        };
         let header: Option<&[u8]> = match (&parsed, &data) {
             (Some(m), _) => Some(m.header()),
             (None, Some(d)) => Some(d.as_slice()),
@@ -188,7 +243,7 @@ pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, k
             msg: parsed.as_ref(),
             size,
         };
-        if eval(&key, &ctx) {
+        if eval_c(&program, &ctx) {
             hits.push(if uid { mb.msgs[i].uid } else { i as u32 + 1 });
         }
     }
@@ -204,7 +259,11 @@ pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, k
 fn read_for_search(path: &std::path::Path, header_only: bool) -> Option<(Vec<u8>, i64)> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().read(true).custom_flags(nix::libc::O_NOFOLLOW).open(path).ok()?;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
     let mtime = f.metadata().ok()?.mtime();
     let mut data = Vec::new();
     if header_only {
@@ -235,7 +294,10 @@ mod tests {
     use courier_imap_proto::parse_command;
 
     fn key(s: &str) -> SearchKey {
-        match parse_command(format!("a SEARCH {s}").as_bytes()).unwrap().command {
+        match parse_command(format!("a SEARCH {s}").as_bytes())
+            .unwrap()
+            .command
+        {
             courier_imap_proto::Command::Search { key, .. } => key,
             _ => unreachable!(),
         }

@@ -27,8 +27,12 @@ pub fn check_maildir(root: &Path, cfg: &Config) -> Result<(), String> {
     }
     if cfg.sanity_check {
         use std::os::unix::fs::MetadataExt;
-        if meta.uid() != nix::unistd::geteuid().as_raw() || meta.gid() != nix::unistd::getegid().as_raw() {
-            return Err("Account's mailbox directory is not owned by the correct uid or gid".into());
+        if meta.uid() != nix::unistd::geteuid().as_raw()
+            || meta.gid() != nix::unistd::getegid().as_raw()
+        {
+            return Err(
+                "Account's mailbox directory is not owned by the correct uid or gid".into(),
+            );
         }
     }
     Ok(())
@@ -142,7 +146,10 @@ impl Session {
                         self.dispatch(&tag, command);
                     }
                     Err(e) => {
-                        let tag = e.tag.map(|t| String::from_utf8_lossy(&t).into_owned()).unwrap_or_else(|| "*".into());
+                        let tag = e
+                            .tag
+                            .map(|t| String::from_utf8_lossy(&t).into_owned())
+                            .unwrap_or_else(|| "*".into());
                         self.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
                         if self.protocol_error() {
                             return;
@@ -158,7 +165,8 @@ impl Session {
     fn protocol_error(&mut self) -> bool {
         self.errors += 1;
         if self.errors >= MAX_ERRORS {
-            self.conn.put("* BYE [ALERT] Fatal error: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS\r\n");
+            self.conn
+                .put("* BYE [ALERT] Fatal error: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS\r\n");
             self.conn.flush();
             self.log_line("DISCONNECTED");
             return true;
@@ -173,12 +181,17 @@ impl Session {
         let mut buf = Vec::new();
         loop {
             let start = buf.len();
-            match self.conn.read_line(&mut buf, limits.max_command, INACTIVITY_MS) {
+            match self
+                .conn
+                .read_line(&mut buf, limits.max_command, INACTIVITY_MS)
+            {
                 Line::Ok => {}
                 Line::Eof => return Input::Eof,
                 Line::Timeout => return Input::Timeout,
                 Line::TooLong => {
-                    let tag = tag_of(&buf).map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_else(|| "*".into());
+                    let tag = tag_of(&buf)
+                        .map(|t| String::from_utf8_lossy(t).into_owned())
+                        .unwrap_or_else(|| "*".into());
                     return Input::Refused(format!("{tag} NO Command line too long.\r\n"));
                 }
             }
@@ -191,12 +204,14 @@ impl Session {
             // Normalise the line end so the parser sees `{n}\r\n`.
             let n = start + line.len();
             buf.truncate(n);
-            if start == 0 || self.append_in_progress(&buf) {
-                if let Some(head) = parse_append_head(&buf) {
-                    return Input::Append(head);
-                }
+            if (start == 0 || self.append_in_progress(&buf))
+                && let Some(head) = parse_append_head(&buf)
+            {
+                return Input::Append(head);
             }
-            let tag = tag_of(&buf).map(|t| String::from_utf8_lossy(t).into_owned()).unwrap_or_else(|| "*".into());
+            let tag = tag_of(&buf)
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .unwrap_or_else(|| "*".into());
             let too_big = lit.len > limits.max_literal
                 || (lit.nonsync && lit.len > limits.max_nonsync)
                 || buf.len() as u64 + lit.len > limits.max_command as u64;
@@ -204,8 +219,15 @@ impl Session {
                 if lit.nonsync {
                     // The client sends it anyway: read and drop it, then the rest
                     // of the command line.
-                    if let Err(l) = self.conn.read_exact_to(lit.len, INACTIVITY_MS, &mut |_| Ok(())) {
-                        return if l == Line::Timeout { Input::Timeout } else { Input::Eof };
+                    if let Err(l) = self
+                        .conn
+                        .read_exact_to(lit.len, INACTIVITY_MS, &mut |_| Ok(()))
+                    {
+                        return if l == Line::Timeout {
+                            Input::Timeout
+                        } else {
+                            Input::Eof
+                        };
                     }
                     let mut rest = Vec::new();
                     let _ = self.conn.read_line(&mut rest, 1, INACTIVITY_MS);
@@ -222,7 +244,11 @@ impl Session {
                 data.extend_from_slice(c);
                 Ok(())
             }) {
-                return if l == Line::Timeout { Input::Timeout } else { Input::Eof };
+                return if l == Line::Timeout {
+                    Input::Timeout
+                } else {
+                    Input::Eof
+                };
             }
             buf.extend_from_slice(&data);
         }
@@ -231,7 +257,8 @@ impl Session {
     /// An APPEND whose mailbox name came as a literal: the head spans lines.
     fn append_in_progress(&self, buf: &[u8]) -> bool {
         let t = tag_of(buf).map_or(0, <[u8]>::len);
-        buf.get(t + 1..t + 7).is_some_and(|s| s.eq_ignore_ascii_case(b"APPEND"))
+        buf.get(t + 1..t + 7)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"APPEND"))
     }
 
     fn ok(&mut self, tag: &str, text: &str) {
@@ -262,7 +289,8 @@ impl Session {
         }
         match cmd {
             Command::Capability => {
-                self.conn.put(format!("* CAPABILITY {}\r\n", self.cfg.capability));
+                self.conn
+                    .put(format!("* CAPABILITY {}\r\n", self.cfg.capability));
                 self.ok(tag, "CAPABILITY completed");
             }
             Command::Noop => {
@@ -301,18 +329,35 @@ impl Session {
             Command::Rename(a, b) => self.rename(tag, &a, &b),
             Command::Subscribe(m) => self.subscribe(tag, &m, true),
             Command::Unsubscribe(m) => self.subscribe(tag, &m, false),
-            Command::List { lsub, reference, pattern } => self.list(tag, lsub, &reference, &pattern),
+            Command::List {
+                lsub,
+                reference,
+                pattern,
+            } => self.list(tag, lsub, &reference, &pattern),
             Command::Status(m, items) => self.status(tag, &m, &items),
-            Command::Append { mailbox, flags, date, message } => {
-                self.append_memory(tag, &mailbox, &flags, date.as_deref(), &message)
+            Command::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => self.append_memory(tag, &mailbox, &flags, date.as_deref(), &message),
+            Command::Search { uid, charset, key } => {
+                crate::search::search(self, tag, uid, charset, &key)
             }
-            Command::Search { uid, charset, key } => crate::search::search(self, tag, uid, charset, &key),
             Command::Fetch { uid, set, atts } => crate::fetch::fetch(self, tag, uid, &set, &atts),
-            Command::Store { uid, set, mode, silent, flags } => {
-                crate::fetch::store(self, tag, uid, &set, mode, silent, &flags)
+            Command::Store {
+                uid,
+                set,
+                mode,
+                silent,
+                flags,
+            } => crate::fetch::store(self, tag, uid, &set, mode, silent, &flags),
+            Command::Copy { uid, set, mailbox } => {
+                crate::fetch::copy(self, tag, uid, &set, &mailbox, false)
             }
-            Command::Copy { uid, set, mailbox } => crate::fetch::copy(self, tag, uid, &set, &mailbox, false),
-            Command::Move { uid, set, mailbox } => crate::fetch::copy(self, tag, uid, &set, &mailbox, true),
+            Command::Move { uid, set, mailbox } => {
+                crate::fetch::copy(self, tag, uid, &set, &mailbox, true)
+            }
             Command::Enable(caps) => {
                 let mut enabled = Vec::new();
                 for c in caps {
@@ -322,14 +367,18 @@ impl Session {
                     }
                 }
                 if !enabled.is_empty() {
-                    self.conn.put(format!("* ENABLED {}\r\n", enabled.join(" ")));
+                    self.conn
+                        .put(format!("* ENABLED {}\r\n", enabled.join(" ")));
                 } else {
                     self.conn.put("* ENABLED\r\n");
                 }
                 self.ok(tag, "Options enabled");
             }
             Command::Id(_) => {
-                let fields = std::env::var("IMAP_ID_FIELDS").ok().and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(0);
+                let fields = std::env::var("IMAP_ID_FIELDS")
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                    .unwrap_or(0);
                 let mut s = String::from("* ID (\"name\" \"Courier-IMAP\"");
                 if fields & 1 != 0 {
                     s.push_str(" \"version\" \"1.0.16 (Courier-IMAP 5.0.13)\"");
@@ -341,7 +390,10 @@ impl Session {
                         s.push_str(&format!(" \"os\" \"{}\"", u.sysname().to_string_lossy()));
                     }
                     if fields & 4 != 0 {
-                        s.push_str(&format!(" \"os-version\" \"{}\"", u.release().to_string_lossy()));
+                        s.push_str(&format!(
+                            " \"os-version\" \"{}\"",
+                            u.release().to_string_lossy()
+                        ));
                     }
                 }
                 s.push_str(" \"vendor\" \"Double Precision, Inc.\")\r\n");
@@ -356,7 +408,11 @@ impl Session {
                     Ok(Some(dir)) if folders::is_usable(&self.root, &dir) => {
                         let mut out = Vec::new();
                         out.extend_from_slice(b"* QUOTAROOT ");
-                        courier_imap_proto::response::write_string_8bit(&mut out, &folders::encode(&name, self.utf8), self.utf8);
+                        courier_imap_proto::response::write_string_8bit(
+                            &mut out,
+                            &folders::encode(&name, self.utf8),
+                            self.utf8,
+                        );
                         out.extend_from_slice(b" \"ROOT\"\r\n");
                         self.conn.put(out);
                         self.quota_line();
@@ -401,7 +457,8 @@ impl Session {
                 if parts.is_empty() {
                     self.conn.put("* QUOTA \"ROOT\" ()\r\n");
                 } else {
-                    self.conn.put(format!("* QUOTA \"ROOT\" ({})\r\n", parts.join(" ")));
+                    self.conn
+                        .put(format!("* QUOTA \"ROOT\" ({})\r\n", parts.join(" ")));
                 }
             }
             _ => self.conn.put("* QUOTA \"ROOT\" ()\r\n"),
@@ -410,7 +467,9 @@ impl Session {
 
     /// Rescans the selected folder and sends what changed.
     pub(crate) fn send_updates(&mut self, allow_expunge: bool) {
-        let Some(mb) = self.selected.as_mut() else { return };
+        let Some(mb) = self.selected.as_mut() else {
+            return;
+        };
         let ch = match mb.rescan(allow_expunge) {
             Ok(c) => c,
             Err(e) => {
@@ -422,7 +481,9 @@ impl Session {
     }
 
     pub(crate) fn write_changes(&mut self, ch: &Changes) {
-        let Some(mb) = self.selected.as_ref() else { return };
+        let Some(mb) = self.selected.as_ref() else {
+            return;
+        };
         let mut out = std::mem::take(&mut self.conn.out);
         for n in &ch.expunged {
             out.extend_from_slice(format!("* {n} EXPUNGE\r\n").as_bytes());
@@ -468,7 +529,9 @@ impl Session {
 
     fn select(&mut self, tag: &str, raw: &[u8], examine: bool) {
         self.selected = None;
-        let Some((name, dir)) = self.mailbox_dir(tag, raw) else { return };
+        let Some((name, dir)) = self.mailbox_dir(tag, raw) else {
+            return;
+        };
         let mb = match Mailbox::open(&dir, &name, examine, self.cfg.keywords, self.cfg.use_locks) {
             Ok(m) => m,
             Err(e) => {
@@ -479,25 +542,48 @@ impl Session {
         };
         let mut out = std::mem::take(&mut self.conn.out);
         write_flags_lines_select(&mb, examine, &mut out, self.cfg.keywords);
-        out.extend_from_slice(format!("* {} EXISTS\r\n* {} RECENT\r\n", mb.exists(), mb.recent_count()).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "* {} EXISTS\r\n* {} RECENT\r\n",
+                mb.exists(),
+                mb.recent_count()
+            )
+            .as_bytes(),
+        );
         if let Some(first_unseen) = mb
             .msgs
             .iter()
             .position(|m| !m.flags().contains(courier_maildir::name::Flag::Seen))
         {
-            out.extend_from_slice(format!("* OK [UNSEEN {}] Message {} is first unseen\r\n", first_unseen + 1, first_unseen + 1).as_bytes());
+            out.extend_from_slice(
+                format!(
+                    "* OK [UNSEEN {}] Message {} is first unseen\r\n",
+                    first_unseen + 1,
+                    first_unseen + 1
+                )
+                .as_bytes(),
+            );
         }
         out.extend_from_slice(format!("* OK [UIDVALIDITY {}] Ok\r\n", mb.uidvalidity).as_bytes());
-        out.extend_from_slice(format!("* OK [UIDNEXT {}] Predicted next UID\r\n", mb.next_uid).as_bytes());
+        out.extend_from_slice(
+            format!("* OK [UIDNEXT {}] Predicted next UID\r\n", mb.next_uid).as_bytes(),
+        );
         out.extend_from_slice(b"* OK [MYRIGHTS \"acdilrsw\"] ACL\r\n");
         let ro = mb.read_only;
-        out.extend_from_slice(format!("{tag} OK [{}] Ok\r\n", if ro { "READ-ONLY" } else { "READ-WRITE" }).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "{tag} OK [{}] Ok\r\n",
+                if ro { "READ-ONLY" } else { "READ-WRITE" }
+            )
+            .as_bytes(),
+        );
         self.conn.out = out;
         self.selected = Some(mb);
     }
 
     fn is_trash(&self, name: &str) -> bool {
-        name.strip_prefix("INBOX.").is_some_and(|n| n == self.cfg.trash)
+        name.strip_prefix("INBOX.")
+            .is_some_and(|n| n == self.cfg.trash)
     }
 
     fn create(&mut self, tag: &str, raw: &[u8]) {
@@ -521,7 +607,11 @@ impl Session {
         match courier_maildir::layout::create_folder(&self.root, rest) {
             Ok(_) => {
                 let mut out = format!("{tag} OK ").into_bytes();
-                courier_imap_proto::response::write_string_8bit(&mut out, &folders::encode(&name, self.utf8), self.utf8);
+                courier_imap_proto::response::write_string_8bit(
+                    &mut out,
+                    &folders::encode(&name, self.utf8),
+                    self.utf8,
+                );
                 out.extend_from_slice(b" created.\r\n");
                 self.conn.put(out);
             }
@@ -566,7 +656,10 @@ impl Session {
     }
 
     fn rename(&mut self, tag: &str, from: &[u8], to: &[u8]) {
-        let (Ok(from), Ok(mut to)) = (folders::decode(from, self.utf8), folders::decode(to, self.utf8)) else {
+        let (Ok(from), Ok(mut to)) = (
+            folders::decode(from, self.utf8),
+            folders::decode(to, self.utf8),
+        ) else {
             return self.no(tag, "Invalid mailbox name.");
         };
         if to.ends_with('.') {
@@ -575,9 +668,14 @@ impl Session {
         if self.is_trash(&from) || self.is_trash(&to) || to == "INBOX" {
             return self.no(tag, "Reserved folder name - cannot rename.");
         }
-        let (src, dst) = match (folders::resolve(&self.root, &from), folders::resolve(&self.root, &to)) {
+        let (src, dst) = match (
+            folders::resolve(&self.root, &from),
+            folders::resolve(&self.root, &to),
+        ) {
             (Ok(Some(s)), Ok(Some(d))) => (s, d),
-            (Ok(None), _) | (_, Ok(None)) => return self.no(tag, "Cannot move a folder to a different account."),
+            (Ok(None), _) | (_, Ok(None)) => {
+                return self.no(tag, "Cannot move a folder to a different account.");
+            }
             _ => return self.no(tag, "Invalid mailbox name."),
         };
         if !folders::is_usable(&self.root, &src) {
@@ -605,12 +703,19 @@ impl Session {
             }
         }
         for (a, b) in &pairs {
-            let (pa, pb) = (self.root.join(format!(".{a}")), self.root.join(format!(".{b}")));
+            let (pa, pb) = (
+                self.root.join(format!(".{a}")),
+                self.root.join(format!(".{b}")),
+            );
             if std::fs::symlink_metadata(&pb).is_ok() {
                 continue;
             }
             if let Err(e) = std::fs::rename(&pa, &pb) {
-                eprintln!("ERR: imapd: RENAME {} -> {}: {e}", pa.display(), pb.display());
+                eprintln!(
+                    "ERR: imapd: RENAME {} -> {}: {e}",
+                    pa.display(),
+                    pb.display()
+                );
                 return self.no(tag, "Cannot rename this folder.");
             }
             new_uidvalidity(&pb);
@@ -699,12 +804,15 @@ impl Session {
         }
         let has_children = |n: &str| {
             let prefix = format!("{n}.");
-            all.range(prefix.clone()..).next().is_some_and(|(k, _)| k.starts_with(&prefix))
+            all.range(prefix.clone()..)
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(&prefix))
         };
         let mut out = Vec::new();
         if lsub {
             let subs = subscribed::list(&self.root).unwrap_or_default();
-            let subset: std::collections::BTreeSet<String> = subs.into_iter().filter(|s| !s.is_empty()).collect();
+            let subset: std::collections::BTreeSet<String> =
+                subs.into_iter().filter(|s| !s.is_empty()).collect();
             let mut shown = std::collections::BTreeSet::new();
             for s in &subset {
                 if folders::matches(pat.as_bytes(), s.as_bytes()) {
@@ -725,7 +833,11 @@ impl Session {
                 if noselect || !all.get(&n).copied().unwrap_or(false) {
                     attrs.push("\\Noselect");
                 }
-                attrs.push(if has_children(&n) { "\\HasChildren" } else { "\\HasNoChildren" });
+                attrs.push(if has_children(&n) {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
                 self.list_line(&mut out, "LSUB", &attrs, &n);
             }
         } else {
@@ -738,10 +850,21 @@ impl Session {
                     attrs.push("\\Noselect");
                 }
                 if *exists && (n == "INBOX" || self.cfg.check_all_folders) {
-                    let dir = folders::resolve(&self.root, n).ok().flatten().unwrap_or_else(|| self.root.clone());
-                    attrs.push(if folders::marked(&dir) { "\\Marked" } else { "\\Unmarked" });
+                    let dir = folders::resolve(&self.root, n)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| self.root.clone());
+                    attrs.push(if folders::marked(&dir) {
+                        "\\Marked"
+                    } else {
+                        "\\Unmarked"
+                    });
                 }
-                attrs.push(if has_children(n) { "\\HasChildren" } else { "\\HasNoChildren" });
+                attrs.push(if has_children(n) {
+                    "\\HasChildren"
+                } else {
+                    "\\HasNoChildren"
+                });
                 if let Some(u) = special_use(n) {
                     attrs.push(u);
                 }
@@ -754,25 +877,37 @@ impl Session {
 
     fn list_line(&self, out: &mut Vec<u8>, what: &str, attrs: &[&str], name: &str) {
         out.extend_from_slice(format!("* {what} ({}) \".\" ", attrs.join(" ")).as_bytes());
-        courier_imap_proto::response::write_string_8bit(out, &folders::encode(name, self.utf8), self.utf8);
+        courier_imap_proto::response::write_string_8bit(
+            out,
+            &folders::encode(name, self.utf8),
+            self.utf8,
+        );
         out.extend_from_slice(b"\r\n");
     }
 
     fn status(&mut self, tag: &str, raw: &[u8], items: &[StatusItem]) {
-        let Some((name, dir)) = self.mailbox_dir(tag, raw) else { return };
-        let (messages, recent, uidnext, uidvalidity, unseen) = match self.selected.as_ref().filter(|m| m.path == dir) {
-            Some(mb) => (
-                mb.exists(),
-                mb.recent_count(),
-                mb.next_uid,
-                mb.uidvalidity,
-                mb.msgs.iter().filter(|m| !m.flags().contains(courier_maildir::name::Flag::Seen)).count() as u32,
-            ),
-            None => match folder_status(&dir, self.cfg.use_locks) {
-                Some(s) => s,
-                None => return self.no(tag, "Mailbox does not exist, or must be subscribed to."),
-            },
+        let Some((name, dir)) = self.mailbox_dir(tag, raw) else {
+            return;
         };
+        let (messages, recent, uidnext, uidvalidity, unseen) =
+            match self.selected.as_ref().filter(|m| m.path == dir) {
+                Some(mb) => (
+                    mb.exists(),
+                    mb.recent_count(),
+                    mb.next_uid,
+                    mb.uidvalidity,
+                    mb.msgs
+                        .iter()
+                        .filter(|m| !m.flags().contains(courier_maildir::name::Flag::Seen))
+                        .count() as u32,
+                ),
+                None => match folder_status(&dir, self.cfg.use_locks) {
+                    Some(s) => s,
+                    None => {
+                        return self.no(tag, "Mailbox does not exist, or must be subscribed to.");
+                    }
+                },
+            };
         let mut parts = Vec::new();
         let has = |i: StatusItem| items.contains(&i);
         if has(StatusItem::Messages) {
@@ -791,7 +926,11 @@ impl Session {
             parts.push(format!("UNSEEN {unseen}"));
         }
         let mut out = b"* STATUS ".to_vec();
-        courier_imap_proto::response::write_string_8bit(&mut out, &folders::encode(&name, self.utf8), self.utf8);
+        courier_imap_proto::response::write_string_8bit(
+            &mut out,
+            &folders::encode(&name, self.utf8),
+            self.utf8,
+        );
         out.extend_from_slice(format!(" ({})\r\n", parts.join(" ")).as_bytes());
         self.conn.put(out);
         self.ok(tag, "STATUS Completed.");
@@ -800,8 +939,13 @@ impl Session {
     /// Deletes the `\Deleted` messages (all, or those in `uids`) from disk and
     /// updates the quota. The caller reports the expunges by rescanning.
     pub(crate) fn expunge_files(&mut self, uids: Option<&SeqSet>) -> usize {
-        let is_trash = self.selected.as_ref().is_some_and(|m| self.is_trash(&m.name));
-        let Some(mb) = self.selected.as_mut() else { return 0 };
+        let is_trash = self
+            .selected
+            .as_ref()
+            .is_some_and(|m| self.is_trash(&m.name));
+        let Some(mb) = self.selected.as_mut() else {
+            return 0;
+        };
         // Pick up renames by other sessions first.
         if let Ok(ch) = mb.rescan(false) {
             let _ = ch;
@@ -881,19 +1025,36 @@ impl Session {
         }
     }
 
-    fn append_memory(&mut self, tag: &str, mailbox: &[u8], flags: &[Vec<u8>], date: Option<&[u8]>, message: &[u8]) {
+    fn append_memory(
+        &mut self,
+        tag: &str,
+        mailbox: &[u8],
+        flags: &[Vec<u8>],
+        date: Option<&[u8]>,
+        message: &[u8],
+    ) {
         let (name, dir) = match self.target_dir(mailbox) {
             Ok(t) => t,
             Err(e) => {
-                let e = if e.starts_with("[TRYCREATE]") { "[TRYCREATE] Must create mailbox before append" } else { e };
+                let e = if e.starts_with("[TRYCREATE]") {
+                    "[TRYCREATE] Must create mailbox before append"
+                } else {
+                    e
+                };
                 return self.no(tag, e);
             }
         };
         let mut w = crate::fetch::AppendWriter::new(&dir);
-        let r = w.as_mut().map_err(|_| ()).and_then(|w| w.write(message).map_err(|_| ()));
+        let r = w
+            .as_mut()
+            .map_err(|_| ())
+            .and_then(|w| w.write(message).map_err(|_| ()));
         match (w, r) {
             (Ok(w), Ok(())) => self.append_finish(tag, &name, &dir, w, flags, date),
-            _ => self.no(tag, "[ALERT] Cannot create message - no write permission or out of disk space."),
+            _ => self.no(
+                tag,
+                "[ALERT] Cannot create message - no write permission or out of disk space.",
+            ),
         }
     }
 
@@ -901,7 +1062,9 @@ impl Session {
         let tag = String::from_utf8_lossy(&head.tag).into_owned();
         let refuse = |s: &mut Session, text: &str| {
             if head.nonsync {
-                let _ = s.conn.read_exact_to(head.len, INACTIVITY_MS, &mut |_| Ok(()));
+                let _ = s
+                    .conn
+                    .read_exact_to(head.len, INACTIVITY_MS, &mut |_| Ok(()));
                 let mut rest = Vec::new();
                 let _ = s.conn.read_line(&mut rest, 1 << 16, INACTIVITY_MS);
             }
@@ -910,7 +1073,11 @@ impl Session {
         let (name, dir) = match self.target_dir(&head.mailbox) {
             Ok(t) => t,
             Err(e) => {
-                let e = if e.starts_with("[TRYCREATE]") { "[TRYCREATE] Must create mailbox before append" } else { e };
+                let e = if e.starts_with("[TRYCREATE]") {
+                    "[TRYCREATE] Must create mailbox before append"
+                } else {
+                    e
+                };
                 return refuse(self, e);
             }
         };
@@ -924,7 +1091,10 @@ impl Session {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("ERR: imapd: APPEND to {}: {e}", dir.display());
-                return refuse(self, "[ALERT] Cannot create message - no write permission or out of disk space.");
+                return refuse(
+                    self,
+                    "[ALERT] Cannot create message - no write permission or out of disk space.",
+                );
             }
         };
         if !head.nonsync {
@@ -932,14 +1102,16 @@ impl Session {
             self.conn.flush();
         }
         let mut failed = None;
-        let r = self.conn.read_exact_to(head.len, INACTIVITY_MS, &mut |chunk| {
-            if failed.is_none()
-                && let Err(e) = w.write(chunk)
-            {
-                failed = Some(e);
-            }
-            Ok(())
-        });
+        let r = self
+            .conn
+            .read_exact_to(head.len, INACTIVITY_MS, &mut |chunk| {
+                if failed.is_none()
+                    && let Err(e) = w.write(chunk)
+                {
+                    failed = Some(e);
+                }
+                Ok(())
+            });
         if r.is_err() {
             // Connection gone mid-message: the tmp file is removed on drop.
             self.conn.broken = true;
@@ -958,7 +1130,10 @@ impl Session {
         }
         if let Some(e) = failed {
             eprintln!("ERR: imapd: APPEND to {}: {e}", dir.display());
-            return self.no(&tag, "[ALERT] Cannot create message - no write permission or out of disk space.");
+            return self.no(
+                &tag,
+                "[ALERT] Cannot create message - no write permission or out of disk space.",
+            );
         }
         self.append_finish(&tag, &name, &dir, w, &head.flags, head.date.as_deref());
     }
@@ -974,7 +1149,9 @@ impl Session {
     ) {
         let mtime = match date {
             Some(d) => match courier_rfc2045::date::parse_date_time(d) {
-                Some((epoch, _)) => Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch.max(0) as u64)),
+                Some((epoch, _)) => Some(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch.max(0) as u64),
+                ),
                 None => return self.no(tag, GENERIC_NO.trim_start_matches("NO ")),
             },
             None => None,
@@ -985,15 +1162,23 @@ impl Session {
             Ok(p) => p,
             Err(e) => {
                 eprintln!("ERR: imapd: APPEND to {}: {e}", dir.display());
-                return self.no(tag, "[ALERT] Cannot create message - no write permission or out of disk space.");
+                return self.no(
+                    tag,
+                    "[ALERT] Cannot create message - no write permission or out of disk space.",
+                );
             }
         };
         self.quota_add(name, size, 1);
-        let fname = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let fname = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let base = courier_maildir::name::basename(&fname).to_string();
         if self.cfg.keywords && !kws.is_empty() {
             let opts = crate::fetch::kw_options(&self.cfg);
-            if let Ok(mut store) = courier_maildir::keywords::KeywordStore::open_for(dir, opts, [base.as_bytes()]) {
+            if let Ok(mut store) =
+                courier_maildir::keywords::KeywordStore::open_for(dir, opts, [base.as_bytes()])
+            {
                 let _ = store.set(base.as_bytes(), kws.iter().map(|k| k.as_slice()));
                 let _ = store.consolidate();
             }
@@ -1001,11 +1186,16 @@ impl Session {
         let is_selected = self.selected.as_ref().is_some_and(|m| m.path == dir);
         let uid = if is_selected {
             self.send_updates(true);
-            self.selected
-                .as_ref()
-                .and_then(|m| m.msgs.iter().rev().find(|x| x.base() == base).map(|x| (m.uidvalidity, x.uid)))
+            self.selected.as_ref().and_then(|m| {
+                m.msgs
+                    .iter()
+                    .rev()
+                    .find(|x| x.base() == base)
+                    .map(|x| (m.uidvalidity, x.uid))
+            })
         } else {
-            uid_after_add(dir, &[base.clone()], self.cfg.use_locks).and_then(|(v, u)| u.first().map(|&u| (v, u)))
+            uid_after_add(dir, std::slice::from_ref(&base), self.cfg.use_locks)
+                .and_then(|(v, u)| u.first().map(|&u| (v, u)))
         };
         match uid {
             Some((v, u)) => self.ok(tag, &format!("[APPENDUID {v} {u}] APPEND Ok.")),
@@ -1017,17 +1207,33 @@ impl Session {
 /// Gives `folder` a fresh UIDVALIDITY after a rename (Courier deletes the uiddb and
 /// sleeps to get a new second; we write one with a strictly larger value).
 fn new_uidvalidity(folder: &Path) {
-    let old = uiddb::UidDb::read(folder).ok().flatten().map_or(0, |(d, _)| d.uidvalidity);
+    let old = uiddb::UidDb::read(folder)
+        .ok()
+        .flatten()
+        .map_or(0, |(d, _)| d.uidvalidity);
     let now = uiddb::uidvalidity_for(std::time::SystemTime::now());
-    let mut db = uiddb::UidDb { uidvalidity: now.max(old.saturating_add(1)), next_uid: 1, entries: Vec::new() };
+    let mut db = uiddb::UidDb {
+        uidvalidity: now.max(old.saturating_add(1)),
+        next_uid: 1,
+        entries: Vec::new(),
+    };
     let _ = db.write(folder);
 }
 
 /// Scans `dir` so the given new basenames get UIDs; returns UIDVALIDITY and their
 /// UIDs in the same order.
-pub(crate) fn uid_after_add(dir: &Path, bases: &[String], locking: bool) -> Option<(u32, Vec<u32>)> {
+pub(crate) fn uid_after_add(
+    dir: &Path,
+    bases: &[String],
+    locking: bool,
+) -> Option<(u32, Vec<u32>)> {
     let scan = uiddb::scan(dir, locking).ok()?;
-    let map: std::collections::HashMap<&str, u32> = scan.db.entries.iter().map(|(u, b)| (b.as_str(), *u)).collect();
+    let map: std::collections::HashMap<&str, u32> = scan
+        .db
+        .entries
+        .iter()
+        .map(|(u, b)| (b.as_str(), *u))
+        .collect();
     let uids: Option<Vec<u32>> = bases.iter().map(|b| map.get(b.as_str()).copied()).collect();
     Some((scan.db.uidvalidity, uids?))
 }
@@ -1039,10 +1245,13 @@ fn folder_status(dir: &Path, locking: bool) -> Option<(u32, u32, u32, u32, u32)>
         Ok(Some((db, _))) => db,
         _ => uiddb::scan(dir, locking).ok()?.db,
     };
-    let known: std::collections::HashSet<&str> = db.entries.iter().map(|(_, b)| b.as_str()).collect();
+    let known: std::collections::HashSet<&str> =
+        db.entries.iter().map(|(_, b)| b.as_str()).collect();
     let (mut messages, mut recent, mut unseen, mut fresh) = (0u32, 0u32, 0u32, 0u32);
     for sub in ["cur", "new"] {
-        let Ok(rd) = std::fs::read_dir(dir.join(sub)) else { continue };
+        let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
+            continue;
+        };
         for e in rd.flatten() {
             let n = e.file_name();
             let n = n.to_string_lossy();
@@ -1053,7 +1262,10 @@ fn folder_status(dir: &Path, locking: bool) -> Option<(u32, u32, u32, u32, u32)>
             if sub == "new" {
                 recent += 1;
             }
-            if sub == "new" || !courier_maildir::name::Flags::from_file_name(&n).contains(courier_maildir::name::Flag::Seen) {
+            if sub == "new"
+                || !courier_maildir::name::Flags::from_file_name(&n)
+                    .contains(courier_maildir::name::Flag::Seen)
+            {
                 unseen += 1;
             }
             if !known.contains(courier_maildir::name::basename(&n)) {
@@ -1061,12 +1273,21 @@ fn folder_status(dir: &Path, locking: bool) -> Option<(u32, u32, u32, u32, u32)>
             }
         }
     }
-    Some((messages, recent, db.next_uid + fresh, db.uidvalidity, unseen))
+    Some((
+        messages,
+        recent,
+        db.next_uid + fresh,
+        db.uidvalidity,
+        unseen,
+    ))
 }
 
 fn upcase_inbox_prefix(p: &str) -> String {
     match p.get(..5) {
-        Some(h) if h.eq_ignore_ascii_case("INBOX") && p[5..].starts_with(['.', '%', '*']) || p.len() == 5 && p.eq_ignore_ascii_case("INBOX") => {
+        Some(h)
+            if h.eq_ignore_ascii_case("INBOX") && p[5..].starts_with(['.', '%', '*'])
+                || p.len() == 5 && p.eq_ignore_ascii_case("INBOX") =>
+        {
             format!("INBOX{}", &p[5..])
         }
         _ => p.to_string(),

@@ -174,6 +174,9 @@ pub enum SearchKey {
     Seq(SeqSet),
 }
 
+/// One ID parameter: field name and value (NIL = None).
+pub type IdParam = (Vec<u8>, Option<Vec<u8>>);
+
 /// Every command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -286,7 +289,7 @@ pub enum Command {
     /// ENABLE capabilities
     Enable(Vec<Vec<u8>>),
     /// ID (params) or ID NIL
-    Id(Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>),
+    Id(Option<Vec<IdParam>>),
     /// GETQUOTAROOT mailbox
     GetQuotaRoot(Vec<u8>),
     /// GETQUOTA root

@@ -11,7 +11,8 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
 pub fn write_string_8bit(out: &mut Vec<u8>, s: &[u8], utf8: bool) {
     let eight_ok = utf8 && std::str::from_utf8(s).is_ok();
     let quotable = s.len() < 1000
-        && s.iter().all(|&c| c != 0 && c != b'\r' && c != b'\n' && (c < 0x80 || eight_ok));
+        && s.iter()
+            .all(|&c| c != 0 && c != b'\r' && c != b'\n' && (c < 0x80 || eight_ok));
     if quotable {
         out.push(b'"');
         for &c in s {

@@ -73,18 +73,17 @@ impl SeqSet {
 impl Resolved {
     /// Whether `n` is in the set.
     pub fn contains(&self, n: u32) -> bool {
-        match self.ranges.binary_search_by(|&(a, b)| {
-            if b < n {
-                std::cmp::Ordering::Less
-            } else if a > n {
-                std::cmp::Ordering::Greater
-            } else {
-                std::cmp::Ordering::Equal
-            }
-        }) {
-            Ok(_) => true,
-            Err(_) => false,
-        }
+        self.ranges
+            .binary_search_by(|&(a, b)| {
+                if b < n {
+                    std::cmp::Ordering::Less
+                } else if a > n {
+                    std::cmp::Ordering::Greater
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+            .is_ok()
     }
 
     /// The largest member, if any.
