@@ -202,6 +202,9 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                 FetchAtt::Rfc822 | FetchAtt::Rfc822Text | FetchAtt::Section { peek: false, .. }
             )
         });
+    if needs_size && idx.iter().any(|&i| mb.msgs[i].size == 0) {
+        mb.load_sizes();
+    }
     let mut out = std::mem::take(&mut s.conn.out);
     if let Some(n) = bad {
         out.extend_from_slice(format!("* NO Invalid message sequence number: {n}\r\n").as_bytes());
@@ -224,9 +227,17 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
         if needs_full || (needs_size && !size_known) {
             match read_msg(&mut mb, i, false) {
                 Some((d, t)) => {
-                    let c = mime::crlf::canonical(&d).into_owned();
-                    mb.msgs[i].size = u32::try_from(c.len()).unwrap_or(u32::MAX);
-                    full = Some(c);
+                    if mb.msgs[i].size == 0 {
+                        mb.sizes_dirty += 1;
+                    }
+                    mb.msgs[i].size =
+                        u32::try_from(mime::crlf::canonical_len(&d)).unwrap_or(u32::MAX);
+                    if needs_full {
+                        full = Some(mime::crlf::canonical(&d).into_owned());
+                    } else if needs_header {
+                        let end = mime::crlf::header_end(&d).unwrap_or(d.len());
+                        header = Some(mime::crlf::canonical(&d[..end]).into_owned());
+                    }
                     mtime = t;
                 }
                 None => {
@@ -371,6 +382,9 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
             s.conn.flush();
             out = std::mem::take(&mut s.conn.out);
         }
+    }
+    if needs_size {
+        mb.save_sizes();
     }
     out.extend_from_slice(format!("{tag} OK FETCH completed.\r\n").as_bytes());
     s.conn.out = out;

@@ -70,7 +70,17 @@ pub struct Mailbox {
     pub locking: bool,
     /// Directory mtimes after the last scan, when they prove nothing changed since.
     stamps: Option<Stamps>,
+    /// The size cache file was read.
+    sizes_loaded: bool,
+    /// Sizes computed since the cache file was last written.
+    pub sizes_dirty: usize,
 }
+
+/// The folder's RFC822.SIZE cache: `<basename> <size with CRLF line ends>` lines.
+/// Message files never change once delivered, so an entry stays right for as long
+/// as its file exists; entries of vanished messages are dropped on the next write.
+/// Private to this server: Courier ignores unknown files in a folder.
+pub const SIZE_CACHE: &str = "courierimapsizecache";
 
 /// mtimes (seconds, nanoseconds) of `new/`, `cur/` and `courierimapkeywords/`.
 type Stamps = [(i64, i64); 3];
@@ -145,6 +155,8 @@ impl Mailbox {
             announced: Vec::new(),
             locking,
             stamps: None,
+            sizes_loaded: false,
+            sizes_dirty: 0,
         };
         mb.stamps = trusted_stamps(path, start);
         mb.announced = mb.keyword_names();
@@ -360,6 +372,58 @@ impl Mailbox {
             }
         }
         false
+    }
+
+    /// Fills in sizes from the cache file (once per selection).
+    pub fn load_sizes(&mut self) {
+        if self.sizes_loaded {
+            return;
+        }
+        self.sizes_loaded = true;
+        let Ok(text) = std::fs::read(self.path.join(SIZE_CACHE)) else {
+            return;
+        };
+        let mut map: HashMap<&[u8], u32> = HashMap::new();
+        for line in text.split(|&c| c == b'\n') {
+            let mut it = line.rsplitn(2, |&c| c == b' ');
+            let (Some(size), Some(base)) = (it.next(), it.next()) else {
+                continue;
+            };
+            if let Some(n) = std::str::from_utf8(size)
+                .ok()
+                .and_then(|s| s.parse::<u32>().ok())
+            {
+                map.insert(base, n);
+            }
+        }
+        for m in &mut self.msgs {
+            if m.size == 0
+                && let Some(&n) = map.get(m.base().as_bytes())
+            {
+                m.size = n;
+            }
+        }
+    }
+
+    /// Writes the size cache when sizes were computed since the last write.
+    pub fn save_sizes(&mut self) {
+        if self.sizes_dirty == 0 {
+            return;
+        }
+        self.sizes_dirty = 0;
+        let mut out = Vec::with_capacity(self.msgs.len() * 64);
+        for m in &self.msgs {
+            if m.size != 0 {
+                out.extend_from_slice(m.base().as_bytes());
+                out.extend_from_slice(format!(" {}\n", m.size).as_bytes());
+            }
+        }
+        let _ = courier_maildir::delivery::write_control_file(
+            &self.path,
+            "imapsizes",
+            &self.path.join(SIZE_CACHE),
+            &out,
+        );
     }
 
     /// Finds the current file name of message `i` when its file vanished (renamed
