@@ -114,12 +114,10 @@ fn unknown_commands_and_bad_arguments_get_tagged_answers() {
     let mut c = Imap::start(s.path());
     for (tag, text) in [
         ("a1", "FROBNICATE"),
-        ("a2", "SELECT"),
         ("a3", "FETCH 1 (FLAGS"),
         ("a4", "SEARCH (ALL"),
         ("a5", "STORE 1 +FLAGS (\\Seen"),
-        ("a6", "STATUS INBOX (FOO)"),
-        ("a7", "LIST \"unterminated"),
+        ("a6", "FETCH 1 BODY[HEADER.FIELDS ()]"),
     ] {
         let r = c.cmd(tag, text);
         assert_eq!(
@@ -127,6 +125,16 @@ fn unknown_commands_and_bad_arguments_get_tagged_answers() {
             format!("{tag} NO Error in IMAP command received by server.\r\n"),
             "{text}"
         );
+    }
+    // A missing or malformed mailbox argument: BAD, as Courier answers.
+    for (tag, text) in [
+        ("m1", "SELECT"),
+        ("m2", "LIST \"unterminated"),
+        ("m3", "COPY 1"),
+        ("m4", "RENAME INBOX.a"),
+    ] {
+        let r = c.cmd(tag, text);
+        assert_eq!(last(&r), format!("{tag} BAD Invalid command\r\n"), "{text}");
     }
     // No selected folder.
     assert!(last(&c.cmd("b1", "FETCH 1 FLAGS")).starts_with("b1 NO"));
@@ -153,7 +161,7 @@ fn unknown_commands_and_bad_arguments_get_tagged_answers() {
     }
     assert_eq!(
         lines.last().unwrap(),
-        "* BYE [ALERT] Fatal error: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS\r\n"
+        "* BYE [ALERT] Fatal error: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS: \r\n"
     );
     c.finish();
 }

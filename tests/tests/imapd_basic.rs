@@ -332,7 +332,11 @@ fn folders_list_status_subscribe_rename_delete() {
     );
     let r = c.cmd("i", "LSUB \"\" *");
     assert!(
-        has(&r, "\"INBOX.Work.Old\"") && !has(&r, "\"INBOX.Work\"\r"),
+        has(&r, "* LSUB (\\HasNoChildren) \".\" \"INBOX.Work.Old\""),
+        "{r:?}"
+    );
+    assert!(
+        has(&r, "* LSUB (\\Noselect \\HasChildren) \".\" \"INBOX.Work\""),
         "{r:?}"
     );
     let r = append(

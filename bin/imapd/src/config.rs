@@ -95,6 +95,8 @@ pub struct Config {
     pub ip: String,
     /// Remote port for logs.
     pub port: String,
+    /// The session runs over TLS (`IMAP_TLS`).
+    pub tls: bool,
 }
 
 impl Config {
@@ -122,10 +124,9 @@ impl Config {
             })
             .map(str::to_string)
             .collect();
-        if truthy(vars::IMAP_ACL, false) {
-            caps.push("ACL".into());
-            caps.push("ACL2=UNION".into());
-        }
+        // IMAP_ACL would add `ACL ACL2=UNION`; the ACL commands come with the
+        // shared-folder work, so they are not advertised yet.
+        let _ = vars::IMAP_ACL;
         for extra in [
             "LITERAL+",
             "MOVE",
@@ -184,6 +185,7 @@ impl Config {
             disable_thread_sort: truthy(vars::IMAP_DISABLETHREADSORT, false),
             ip: env(vars::TCPREMOTEIP).unwrap_or_else(|| "127.0.0.1".into()),
             port: env(vars::TCPREMOTEPORT).unwrap_or_else(|| "0".into()),
+            tls,
         }
     }
 

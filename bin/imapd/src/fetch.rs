@@ -111,6 +111,13 @@ pub fn indexes(mb: &Mailbox, set: &SeqSet, uid: bool, bad: &mut Option<u32>) -> 
         }
     } else {
         let n = mb.exists();
+        if set.ranges.iter().any(|&(a, b)| a == 0 || b == 0) {
+            *bad = Some(0);
+        }
+        if n == 0 && set.has_star() {
+            // `1:*` on an empty mailbox names nothing, silently (as Courier does).
+            return out;
+        }
         let r = set.resolve(n);
         for (a, b) in r.ranges {
             if b > n && bad.is_none() {
@@ -312,8 +319,7 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                 FetchAtt::Rfc822 => {
                     out.extend_from_slice(b"RFC822 ");
                     let d = msg.as_ref().map_or(&b""[..], |m| m.bytes());
-                    s.header_bytes += msg.as_ref().map_or(0, |m| m.header().len() as u64);
-                    s.body_bytes += msg.as_ref().map_or(0, |m| m.text().len() as u64);
+                    s.body_bytes += d.len() as u64;
                     literal(&mut out, d);
                 }
                 FetchAtt::Rfc822Header => {
@@ -371,11 +377,14 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                 }
             }
         }
-        if flags_changed && !flags_sent {
-            out.extend_from_slice(b" FLAGS ");
-            mb.write_flags(i, &mut out);
-        }
         out.extend_from_slice(b")\r\n");
+        // The implicit \Seen is reported in a FETCH response of its own, as
+        // Courier does (RFC 3501 6.4.5 allows either form).
+        if flags_changed && !flags_sent {
+            out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
+            mb.write_flags(i, &mut out);
+            out.extend_from_slice(b")\r\n");
+        }
         // Keep the output buffer bounded on huge fetches.
         if out.len() > 256 * 1024 {
             s.conn.out = out;
@@ -404,6 +413,12 @@ pub fn store(
     let Some(mut mb) = s.selected.take() else {
         return;
     };
+    let parsed = check_flags(flags, mb.kw.is_some());
+    let Some((sys, kws)) = parsed else {
+        s.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
+        s.selected = Some(mb);
+        return;
+    };
     if mb.read_only {
         s.conn
             .put(format!("{tag} NO Current box is selected READ-ONLY.\r\n"));
@@ -412,16 +427,26 @@ pub fn store(
     }
     let mut bad = None;
     let idx = indexes(&mb, set, uid, &mut bad);
-    let (sys, kws) = split_flags(flags);
-    let kws: Vec<Vec<u8>> = if mb.kw.is_some() { kws } else { Vec::new() };
     let mut out = std::mem::take(&mut s.conn.out);
     if let Some(n) = bad {
         out.extend_from_slice(format!("* NO Invalid message sequence number: {n}\r\n").as_bytes());
     }
+    // Quota: a \Deleted message does not count (formats.md 4.4), so setting the
+    // flag gives its size back and clearing it takes it again, quota-checked.
+    let counts = !s.is_trash(&mb.name);
+    let mut quota = if counts {
+        courier_maildir::quota::QuotaFile::open(&s.root)
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
     let mut changed_idx = Vec::new();
     let mut kw_changed = false;
+    let mut over_quota = false;
     for &i in &idx {
-        let mut f = mb.msgs[i].flags();
+        let old = mb.msgs[i].flags();
+        let mut f = old.clone();
         for fl in Flag::ALL {
             let want = sys.contains(fl);
             match mode {
@@ -431,22 +456,61 @@ pub fn store(
                 _ => {}
             }
         }
+        let was_del = old.contains(Flag::Trashed);
+        let is_del = f.contains(Flag::Trashed);
+        let size = if was_del != is_del && quota.is_some() {
+            courier_maildir::name::size_from_name(&mb.msgs[i].name)
+                .or_else(|| std::fs::metadata(mb.file(i)).ok().map(|m| m.len()))
+                .unwrap_or(0) as i64
+        } else {
+            0
+        };
+        if was_del
+            && !is_del
+            && let Some(q) = quota.as_mut()
+            && !q.check(size, 1).unwrap_or(true)
+        {
+            over_quota = true;
+            continue;
+        }
         if !mb.set_flags(i, &f) {
             continue;
         }
+        if was_del != is_del
+            && let Some(q) = quota.as_mut()
+        {
+            let _ = if is_del {
+                q.add(-size, -1)
+            } else {
+                q.add(size, 1)
+            };
+        }
         if let Some(k) = mb.kw.as_mut() {
             let base = mb.msgs[i].base().to_string();
-            let r = match mode {
-                StoreMode::Replace => k.set(base.as_bytes(), kws.iter().map(Vec::as_slice)),
-                StoreMode::Add if !kws.is_empty() => {
-                    k.add(base.as_bytes(), kws.iter().map(Vec::as_slice))
+            let current: Vec<Vec<u8>> = k.keywords(base.as_bytes()).map(<[u8]>::to_vec).collect();
+            let mut want = current.clone();
+            match mode {
+                StoreMode::Replace => want = kws.clone(),
+                StoreMode::Add => {
+                    for kw in &kws {
+                        if !want.iter().any(|w| w.eq_ignore_ascii_case(kw)) {
+                            want.push(kw.clone());
+                        }
+                    }
                 }
-                StoreMode::Remove if !kws.is_empty() => {
-                    k.remove(base.as_bytes(), kws.iter().map(Vec::as_slice))
+                StoreMode::Remove => {
+                    want.retain(|w| !kws.iter().any(|kw| kw.eq_ignore_ascii_case(w)))
                 }
-                _ => Ok(false),
-            };
-            kw_changed |= r.unwrap_or(false);
+            }
+            let same = want.len() == current.len()
+                && want
+                    .iter()
+                    .all(|w| current.iter().any(|c| c.eq_ignore_ascii_case(w)));
+            if !same {
+                kw_changed |= k
+                    .set(base.as_bytes(), want.iter().map(Vec::as_slice))
+                    .is_ok();
+            }
         }
         changed_idx.push(i);
     }
@@ -455,25 +519,48 @@ pub fn store(
     }
     let names = mb.keyword_names();
     if names != mb.announced {
-        let grew = names.iter().any(|n| !mb.announced.contains(n));
         mb.announced = names;
-        if grew {
-            crate::session::write_flags_lines(&mb, &mut out);
-        }
+        crate::session::write_flags_lines(&mb, &mut out);
     }
     if !silent {
         for i in changed_idx {
-            out.extend_from_slice(format!("* {} FETCH (FLAGS ", i + 1).as_bytes());
-            mb.write_flags(i, &mut out);
+            out.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
             if uid {
-                out.extend_from_slice(format!(" UID {}", mb.msgs[i].uid).as_bytes());
+                out.extend_from_slice(format!("UID {} ", mb.msgs[i].uid).as_bytes());
             }
+            out.extend_from_slice(b"FLAGS ");
+            mb.write_flags(i, &mut out);
             out.extend_from_slice(b")\r\n");
         }
     }
-    out.extend_from_slice(format!("{tag} OK STORE completed.\r\n").as_bytes());
+    if over_quota {
+        out.extend_from_slice(
+            format!("{tag} NO [ALERT] You exceeded your mail quota.\r\n").as_bytes(),
+        );
+    } else {
+        out.extend_from_slice(format!("{tag} OK STORE completed.\r\n").as_bytes());
+    }
     s.conn.out = out;
     s.selected = Some(mb);
+}
+
+/// Validates a flag list for STORE/APPEND: `\Recent` and unknown system flags are
+/// errors (RFC 3501 `flag` excludes them), keywords only when enabled.
+pub fn check_flags(flags: &[Vec<u8>], keywords: bool) -> Option<(Flags, Vec<Vec<u8>>)> {
+    for f in flags {
+        if f.first() == Some(&b'\\') {
+            let l = f.to_ascii_lowercase();
+            if !matches!(
+                &l[..],
+                b"\\seen" | b"\\answered" | b"\\flagged" | b"\\deleted" | b"\\draft"
+            ) {
+                return None;
+            }
+        } else if !keywords {
+            return None;
+        }
+    }
+    Some(split_flags(flags))
 }
 
 /// COPY / MOVE (and their UID forms).
@@ -498,8 +585,14 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
             .put(format!("* NO Invalid message sequence number: {n}\r\n"));
     }
     let same = dir == mb.path;
-    // Quota: a move within the account does not change usage.
-    let total: u64 = idx
+    // Quota: a move within the account does not change usage; \Deleted messages
+    // do not count (formats.md 4.4).
+    let counted: Vec<usize> = idx
+        .iter()
+        .copied()
+        .filter(|&i| !mb.msgs[i].flags().contains(Flag::Trashed))
+        .collect();
+    let total: u64 = counted
         .iter()
         .map(|&i| {
             courier_maildir::name::size_from_name(&mb.msgs[i].name)
@@ -507,7 +600,7 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
                 .unwrap_or(0)
         })
         .sum();
-    if !is_move && !s.quota_allows(&name, total, idx.len() as u64) {
+    if !is_move && !s.quota_allows(&name, total, counted.len() as u64) {
         s.conn.put(format!(
             "{tag} NO [OVERQUOTA] You exceeded your mail quota.\r\n"
         ));
@@ -537,9 +630,7 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
                     let kws: Vec<&[u8]> = k.keywords(mb.msgs[i].base().as_bytes()).collect();
                     if !kws.is_empty() {
                         if dest_kw.is_none() {
-                            dest_kw =
-                                KeywordStore::open_for(&dir, opts, std::iter::empty::<&[u8]>())
-                                    .ok();
+                            dest_kw = KeywordStore::open(&dir, opts).ok();
                         }
                         if let Some(d) = dest_kw.as_mut() {
                             let _ = d.insert_message(base.as_bytes());
@@ -567,7 +658,7 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
     }
     let _ = courier_maildir::delivery::sync_dir(&dir.join("cur"));
     if !is_move {
-        s.quota_add(&name, total, new_bases.len() as u64);
+        s.quota_add(&name, total, counted.len() as u64);
     }
     let uids = crate::session::uid_after_add(&dir, &new_bases, s.cfg.use_locks);
     s.selected = Some(mb);
@@ -602,9 +693,6 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
         s.send_updates(true);
         s.conn.put(format!("{tag} OK MOVE completed.\r\n"));
     } else {
-        if same {
-            s.send_updates(true);
-        }
         s.conn.put(format!("{tag} OK {code}COPY completed.\r\n"));
     }
     if failed {

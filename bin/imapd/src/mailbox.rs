@@ -128,7 +128,7 @@ impl Mailbox {
             .iter()
             .map(|(uid, n)| Msg {
                 uid: *uid,
-                recent: !read_only && recent.contains(uid),
+                recent: recent.contains(uid),
                 name: n.clone().into_boxed_str(),
                 size: 0,
             })
@@ -299,7 +299,7 @@ impl Mailbox {
                 }
                 self.msgs.push(Msg {
                     uid: *uid,
-                    recent: !self.read_only && recent.contains(uid),
+                    recent: recent.contains(uid),
                     name: n.as_str().into(),
                     size: 0,
                 });

@@ -82,7 +82,7 @@ impl Session {
 
     fn log_line(&self, what: &str) {
         eprintln!(
-            "INFO: {what}, user={}, ip=[{}], port=[{}], headers={}, body={}, rcvd={}, sent={}, time={}",
+            "INFO: {what}, user={}, ip=[{}], port=[{}], headers={}, body={}, rcvd={}, sent={}, time={}{}",
             self.cfg.user,
             self.cfg.ip,
             self.cfg.port,
@@ -90,7 +90,8 @@ impl Session {
             self.body_bytes,
             self.conn.rcvd,
             self.conn.sent,
-            self.started.elapsed().as_secs()
+            self.started.elapsed().as_secs(),
+            if self.cfg.tls { ", starttls=1" } else { "" }
         );
     }
 
@@ -123,10 +124,10 @@ impl Session {
                     return;
                 }
                 Input::Refused(text) => {
-                    self.conn.put(text);
                     if self.protocol_error() {
                         return;
                     }
+                    self.conn.put(text);
                 }
                 Input::Append(head) => {
                     self.errors = 0;
@@ -150,9 +151,13 @@ impl Session {
                             .tag
                             .map(|t| String::from_utf8_lossy(&t).into_owned())
                             .unwrap_or_else(|| "*".into());
-                        self.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
                         if self.protocol_error() {
                             return;
+                        }
+                        if e.bad {
+                            self.conn.put(format!("{tag} BAD Invalid command\r\n"));
+                        } else {
+                            self.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
                         }
                     }
                 },
@@ -162,13 +167,18 @@ impl Session {
     }
 
     /// Counts a protocol error; true when the session must end.
+    /// Counts a protocol error; on the tenth in a row the answer is replaced by
+    /// Courier's fatal BYE and the session ends.
     fn protocol_error(&mut self) -> bool {
         self.errors += 1;
         if self.errors >= MAX_ERRORS {
             self.conn
-                .put("* BYE [ALERT] Fatal error: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS\r\n");
+                .put("* BYE [ALERT] Fatal error: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS: \r\n");
             self.conn.flush();
-            self.log_line("DISCONNECTED");
+            eprintln!(
+                "ERR: {}: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS",
+                self.cfg.user
+            );
             return true;
         }
         false
@@ -307,7 +317,10 @@ impl Session {
                 if let Some(mb) = &self.selected
                     && !mb.read_only
                 {
+                    // CLOSE sends no untagged responses (RFC 3501 6.4.2).
+                    let keep = self.conn.out.len();
                     self.expunge_files(None);
+                    self.conn.out.truncate(keep);
                 }
                 self.selected = None;
                 self.ok(tag, "mailbox closed.");
@@ -374,7 +387,28 @@ impl Session {
                 }
                 self.ok(tag, "Options enabled");
             }
-            Command::Id(_) => {
+            Command::Id(params) => {
+                let fields: Vec<String> = params
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{}={}",
+                            String::from_utf8_lossy(k),
+                            v.as_deref()
+                                .map(String::from_utf8_lossy)
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                eprintln!(
+                    "INFO: ID, user={}, ip=[{}], port=[{}]{}{}",
+                    self.cfg.user,
+                    self.cfg.ip,
+                    self.cfg.port,
+                    if fields.is_empty() { "" } else { ", " },
+                    courier_common_escape(&fields.join(", "))
+                );
                 let fields = std::env::var("IMAP_ID_FIELDS")
                     .ok()
                     .and_then(|v| v.trim().parse::<u32>().ok())
@@ -404,8 +438,10 @@ impl Session {
                 let Ok(name) = folders::decode(&m, self.utf8) else {
                     return self.no(tag, "Invalid mailbox name.");
                 };
+                // Every folder of the account shares the one quota root, whether
+                // it exists yet or not (as Courier answers).
                 match folders::resolve(&self.root, &name) {
-                    Ok(Some(dir)) if folders::is_usable(&self.root, &dir) => {
+                    Ok(Some(_)) => {
                         let mut out = Vec::new();
                         out.extend_from_slice(b"* QUOTAROOT ");
                         courier_imap_proto::response::write_string_8bit(
@@ -424,10 +460,14 @@ impl Session {
             Command::GetQuota(root) => {
                 if root.eq_ignore_ascii_case(b"ROOT") {
                     self.quota_line();
-                    self.ok(tag, "GETQUOTA Ok.");
                 } else {
-                    self.no(tag, "Quota root does not exist.");
+                    // Any other root has no resources (Courier answers it too).
+                    let mut out = b"* QUOTA ".to_vec();
+                    courier_imap_proto::response::write_string(&mut out, &root);
+                    out.extend_from_slice(b" ()\r\n");
+                    self.conn.put(out);
                 }
+                self.ok(tag, "GETQUOTA Ok.");
             }
             Command::SetQuota => self.no(tag, "SETQUOTA No permission."),
             Command::SortThread => {
@@ -581,38 +621,50 @@ impl Session {
         self.selected = Some(mb);
     }
 
-    fn is_trash(&self, name: &str) -> bool {
+    pub(crate) fn is_trash(&self, name: &str) -> bool {
         name.strip_prefix("INBOX.")
             .is_some_and(|n| n == self.cfg.trash)
     }
 
     fn create(&mut self, tag: &str, raw: &[u8]) {
-        let Ok(mut name) = folders::decode(raw, self.utf8) else {
+        let Ok(name) = folders::decode(raw, self.utf8) else {
             return self.no(tag, "Invalid mailbox name.");
         };
-        if name.ends_with('.') {
-            name.pop();
-        }
         if name == "INBOX" {
             return self.no(tag, "INBOX already exists!");
         }
-        let dir = match folders::resolve(&self.root, &name) {
-            Ok(Some(d)) => d,
+        // `CREATE a.b.`: a declaration that names will be created below; maildir++
+        // needs no directory for that (Courier creates nothing either).
+        let declared_parent = name.ends_with('.');
+        let real = name.trim_end_matches('.');
+        let dir = match folders::resolve(&self.root, real) {
+            Ok(Some(d)) if d != self.root => d,
             _ => return self.no(tag, "Invalid mailbox name."),
         };
-        if std::fs::symlink_metadata(&dir).is_ok() {
-            return self.no(tag, "Mailbox already exists.");
+        let mut out = format!("{tag} OK ").into_bytes();
+        courier_imap_proto::response::write_string_8bit(
+            &mut out,
+            &folders::encode(&name, self.utf8),
+            self.utf8,
+        );
+        out.extend_from_slice(b" created.\r\n");
+        if declared_parent {
+            return self.conn.put(out);
         }
-        let rest = &name["INBOX.".len()..];
+        if std::fs::symlink_metadata(&dir).is_ok() {
+            return self.no(tag, "Cannot create this folder.");
+        }
+        let rest = &real["INBOX.".len()..];
         match courier_maildir::layout::create_folder(&self.root, rest) {
-            Ok(_) => {
-                let mut out = format!("{tag} OK ").into_bytes();
-                courier_imap_proto::response::write_string_8bit(
-                    &mut out,
-                    &folders::encode(&name, self.utf8),
-                    self.utf8,
-                );
-                out.extend_from_slice(b" created.\r\n");
+            Ok(path) => {
+                // Fix the UIDVALIDITY at creation, as Courier does.
+                let mut db = uiddb::UidDb {
+                    uidvalidity: uiddb::uidvalidity_for(std::time::SystemTime::now()),
+                    next_uid: 1,
+                    entries: Vec::new(),
+                };
+                let _ = db.write(&path);
+                courier_maildir::keywords::prepare_dir(&path);
                 self.conn.put(out);
             }
             Err(e) => {
@@ -646,6 +698,10 @@ impl Session {
         match std::fs::rename(&dir, &aside) {
             Ok(()) => {
                 let _ = std::fs::remove_dir_all(&aside);
+                // The folder's messages no longer count: recount, as Courier does.
+                if let Ok(Some(mut q)) = QuotaFile::open(&self.root) {
+                    let _ = q.recalculate();
+                }
                 self.ok(tag, "Folder deleted.");
             }
             Err(e) => {
@@ -656,15 +712,13 @@ impl Session {
     }
 
     fn rename(&mut self, tag: &str, from: &[u8], to: &[u8]) {
-        let (Ok(from), Ok(mut to)) = (
+        let (Ok(from), Ok(to)) = (
             folders::decode(from, self.utf8),
             folders::decode(to, self.utf8),
         ) else {
             return self.no(tag, "Invalid mailbox name.");
         };
-        if to.ends_with('.') {
-            to.pop();
-        }
+        let to = to.trim_end_matches('.').to_string();
         if self.is_trash(&from) || self.is_trash(&to) || to == "INBOX" {
             return self.no(tag, "Reserved folder name - cannot rename.");
         }
@@ -682,16 +736,16 @@ impl Session {
             return self.no(tag, "Mailbox does not exist, or must be subscribed to.");
         }
         if std::fs::symlink_metadata(&dst).is_ok() {
-            return self.no(tag, "Mailbox already exists.");
+            return self.no(tag, "RENAME failed: File exists");
+        }
+        if from == "INBOX" {
+            return self.rename_inbox(tag, &to, &dst);
         }
         if to.starts_with(&format!("{from}.")) {
             return self.no(tag, "Cannot rename a folder to its own subfolder.");
         }
         if self.selected.as_ref().is_some_and(|m| m.path == src) {
             return self.no(tag, "Can't RENAME the currently-open folder");
-        }
-        if from == "INBOX" {
-            return self.rename_inbox(tag, &to, &dst);
         }
         // The folder and every subfolder: `.a` and `.a.*`.
         let old_rest = &from["INBOX.".len()..];
@@ -716,14 +770,15 @@ impl Session {
                     pa.display(),
                     pb.display()
                 );
-                return self.no(tag, "Cannot rename this folder.");
+                return self.no(tag, &format!("RENAME failed: {}", strerror(&e)));
             }
             new_uidvalidity(&pb);
         }
         self.ok(tag, "Folder renamed.");
     }
 
-    /// RFC 3501: renaming INBOX moves its messages to a new folder; INBOX stays.
+    /// RFC 3501: renaming INBOX moves its messages to a new folder; INBOX stays,
+    /// empty. (Courier answers "INBOX rename not implemented.")
     fn rename_inbox(&mut self, tag: &str, to: &str, dst: &Path) {
         let rest = &to["INBOX.".len()..];
         if let Err(e) = courier_maildir::layout::create_folder(&self.root, rest) {
@@ -741,6 +796,25 @@ impl Session {
                 }
             }
         }
+        // Keywords travel with the messages.
+        if let Ok(src_kw) = courier_maildir::keywords::KeywordStore::open(
+            &self.root,
+            courier_maildir::keywords::Options::IMAP,
+        ) && !src_kw.is_empty()
+            && let Ok(mut dst_kw) = courier_maildir::keywords::KeywordStore::open(
+                dst,
+                courier_maildir::keywords::Options::IMAP,
+            )
+        {
+            for (m, kws) in src_kw.messages() {
+                let kws: Vec<&[u8]> = kws.collect();
+                if !kws.is_empty() {
+                    let _ = dst_kw.set(m, kws);
+                }
+            }
+            let _ = dst_kw.consolidate();
+        }
+        self.send_updates(true);
         self.ok(tag, "Folder renamed.");
     }
 
@@ -756,12 +830,10 @@ impl Session {
         } else {
             subscribed::unsubscribe(&self.root, &name)
         };
-        match (r, on) {
-            (Ok(true), true) => self.ok(tag, "Folder subscribed."),
-            (Ok(false), true) => self.ok(tag, "Already subscribed."),
-            (Ok(true), false) => self.ok(tag, "Folder unsubscribed."),
-            (Ok(false), false) => self.ok(tag, "Already unsubscribed."),
-            (Err(e), _) => {
+        match r {
+            Ok(_) if on => self.ok(tag, "Folder subscribed."),
+            Ok(_) => self.ok(tag, "Folder unsubscribed."),
+            Err(e) => {
                 eprintln!("ERR: imapd: subscriptions of {}: {e}", self.root.display());
                 self.no(tag, "Cannot subscribe to this folder.");
             }
@@ -791,56 +863,22 @@ impl Session {
             Err(_) => return self.ok(tag, &format!("{what} completed")),
         };
         let pat = upcase_inbox_prefix(&pat);
-        let real = folders::all_folders(&self.root);
-        let mut all: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
-        all.insert("INBOX".into(), true);
-        for f in &real {
-            all.insert(f.clone(), true);
-            let mut p = f.as_str();
-            while let Some(i) = p.rfind('.') {
-                p = &p[..i];
-                all.entry(p.to_string()).or_insert(false);
-            }
-        }
-        let has_children = |n: &str| {
-            let prefix = format!("{n}.");
-            all.range(prefix.clone()..)
-                .next()
-                .is_some_and(|(k, _)| k.starts_with(&prefix))
-        };
         let mut out = Vec::new();
         if lsub {
-            let subs = subscribed::list(&self.root).unwrap_or_default();
-            let subset: std::collections::BTreeSet<String> =
-                subs.into_iter().filter(|s| !s.is_empty()).collect();
-            let mut shown = std::collections::BTreeSet::new();
-            for s in &subset {
-                if folders::matches(pat.as_bytes(), s.as_bytes()) {
-                    shown.insert((s.clone(), false));
-                } else {
-                    let mut p = s.as_str();
-                    while let Some(i) = p.rfind('.') {
-                        p = &p[..i];
-                        if !subset.contains(p) && folders::matches(pat.as_bytes(), p.as_bytes()) {
-                            shown.insert((p.to_string(), true));
-                            break;
-                        }
-                    }
-                }
-            }
-            for (n, noselect) in shown {
-                let mut attrs = Vec::new();
-                if noselect || !all.get(&n).copied().unwrap_or(false) {
-                    attrs.push("\\Noselect");
-                }
-                attrs.push(if has_children(&n) {
-                    "\\HasChildren"
-                } else {
-                    "\\HasNoChildren"
-                });
-                self.list_line(&mut out, "LSUB", &attrs, &n);
-            }
+            self.lsub_lines(&pat, &mut out);
         } else {
+            let real = folders::all_folders(&self.root);
+            let mut all: std::collections::BTreeMap<String, bool> =
+                std::collections::BTreeMap::new();
+            all.insert("INBOX".into(), true);
+            for f in &real {
+                all.insert(f.clone(), true);
+                let mut p = f.as_str();
+                while let Some(i) = p.rfind('.') {
+                    p = &p[..i];
+                    all.entry(p.to_string()).or_insert(false);
+                }
+            }
             for (n, exists) in &all {
                 if !folders::matches(pat.as_bytes(), n.as_bytes()) {
                     continue;
@@ -860,7 +898,7 @@ impl Session {
                         "\\Unmarked"
                     });
                 }
-                attrs.push(if has_children(n) {
+                attrs.push(if has_children(&all, n) {
                     "\\HasChildren"
                 } else {
                     "\\HasNoChildren"
@@ -873,6 +911,46 @@ impl Session {
         }
         self.conn.put(out);
         self.ok(tag, &format!("{what} completed"));
+    }
+
+    /// LSUB: the subscribed names plus their unsubscribed parents (`\Noselect`);
+    /// children are counted among the subscriptions, as Courier does.
+    fn lsub_lines(&self, pat: &str, out: &mut Vec<u8>) {
+        let subs = subscribed::list(&self.root).unwrap_or_default();
+        let mut all: std::collections::BTreeMap<String, bool> = std::collections::BTreeMap::new();
+        for sname in subs.into_iter().filter(|s| !s.is_empty()) {
+            let mut p = sname.as_str();
+            while let Some(i) = p.rfind('.') {
+                p = &p[..i];
+                all.entry(p.to_string()).or_insert(false);
+            }
+            all.insert(sname, true);
+        }
+        for (n, subscribed) in &all {
+            if !folders::matches(pat.as_bytes(), n.as_bytes()) {
+                continue;
+            }
+            let mut attrs = Vec::new();
+            if !subscribed {
+                attrs.push("\\Noselect");
+            }
+            if *subscribed
+                && (n == "INBOX" || self.cfg.check_all_folders)
+                && let Ok(Some(dir)) = folders::resolve(&self.root, n)
+            {
+                attrs.push(if folders::marked(&dir) {
+                    "\\Marked"
+                } else {
+                    "\\Unmarked"
+                });
+            }
+            attrs.push(if has_children(&all, n) {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            });
+            self.list_line(out, "LSUB", &attrs, n);
+        }
     }
 
     fn list_line(&self, out: &mut Vec<u8>, what: &str, attrs: &[&str], name: &str) {
@@ -936,22 +1014,16 @@ impl Session {
         self.ok(tag, "STATUS Completed.");
     }
 
-    /// Deletes the `\Deleted` messages (all, or those in `uids`) from disk and
-    /// updates the quota. The caller reports the expunges by rescanning.
+    /// Deletes the `\Deleted` messages (all, or those in `uids`) from disk. The
+    /// quota does not change: `\Deleted` messages are not counted (formats.md 4.4).
+    /// The caller reports the expunges by rescanning.
     pub(crate) fn expunge_files(&mut self, uids: Option<&SeqSet>) -> usize {
-        let is_trash = self
-            .selected
-            .as_ref()
-            .is_some_and(|m| self.is_trash(&m.name));
         let Some(mb) = self.selected.as_mut() else {
             return 0;
         };
         // Pick up renames by other sessions first.
-        if let Ok(ch) = mb.rescan(false) {
-            let _ = ch;
-        }
+        let pending = mb.rescan(false).ok();
         let set = uids.map(|s| s.resolve(mb.msgs.last().map_or(0, |m| m.uid)));
-        let (mut bytes, mut count) = (0i64, 0i64);
         let mut removed = 0;
         for i in 0..mb.msgs.len() {
             let m = &mb.msgs[i];
@@ -964,24 +1036,14 @@ impl Session {
                 continue;
             }
             let path = mb.file(i);
-            let size = courier_maildir::name::size_from_name(&m.name)
-                .or_else(|| std::fs::metadata(&path).ok().map(|md| md.len()))
-                .unwrap_or(0);
             match std::fs::remove_file(&path) {
-                Ok(()) => {
-                    bytes += size as i64;
-                    count += 1;
-                    removed += 1;
-                }
+                Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => eprintln!("ERR: imapd: EXPUNGE {}: {e}", path.display()),
             }
         }
-        if count > 0
-            && !is_trash
-            && let Ok(Some(mut q)) = QuotaFile::open(&self.root)
-        {
-            let _ = q.add(-bytes, -count);
+        if let Some(ch) = pending {
+            self.write_changes(&ch);
         }
         removed
     }
@@ -1084,6 +1146,14 @@ impl Session {
         if head.len > self.cfg.limits.max_append {
             return refuse(self, "Message too large.");
         }
+        // Refuse a bad date or flag list before the client sends the message.
+        let date_ok = head
+            .date
+            .as_deref()
+            .is_none_or(|d| courier_rfc2045::date::parse_date_time(d).is_some());
+        if !date_ok || crate::fetch::check_flags(&head.flags, self.cfg.keywords).is_none() {
+            return refuse(self, GENERIC_NO.trim_start_matches("NO "));
+        }
         if !self.quota_allows(&name, head.len, 1) {
             return refuse(self, "[OVERQUOTA] You exceeded your mail quota.");
         }
@@ -1156,7 +1226,9 @@ impl Session {
             },
             None => None,
         };
-        let (sys, kws) = crate::fetch::split_flags(flags);
+        let Some((sys, kws)) = crate::fetch::check_flags(flags, self.cfg.keywords) else {
+            return self.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
+        };
         let size = w.size();
         let path = match w.commit(&sys, mtime) {
             Ok(p) => p,
@@ -1168,7 +1240,10 @@ impl Session {
                 );
             }
         };
-        self.quota_add(name, size, 1);
+        // A message stored \Deleted does not count against the quota.
+        if !sys.contains(courier_maildir::name::Flag::Trashed) {
+            self.quota_add(name, size, 1);
+        }
         let fname = path
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
@@ -1176,27 +1251,15 @@ impl Session {
         let base = courier_maildir::name::basename(&fname).to_string();
         if self.cfg.keywords && !kws.is_empty() {
             let opts = crate::fetch::kw_options(&self.cfg);
-            if let Ok(mut store) =
-                courier_maildir::keywords::KeywordStore::open_for(dir, opts, [base.as_bytes()])
-            {
+            if let Ok(mut store) = courier_maildir::keywords::KeywordStore::open(dir, opts) {
                 let _ = store.set(base.as_bytes(), kws.iter().map(|k| k.as_slice()));
                 let _ = store.consolidate();
             }
         }
-        let is_selected = self.selected.as_ref().is_some_and(|m| m.path == dir);
-        let uid = if is_selected {
-            self.send_updates(true);
-            self.selected.as_ref().and_then(|m| {
-                m.msgs
-                    .iter()
-                    .rev()
-                    .find(|x| x.base() == base)
-                    .map(|x| (m.uidvalidity, x.uid))
-            })
-        } else {
-            uid_after_add(dir, std::slice::from_ref(&base), self.cfg.use_locks)
-                .and_then(|(v, u)| u.first().map(|&u| (v, u)))
-        };
+        // Numbered now for APPENDUID; a selected mailbox learns about it (EXISTS)
+        // at the next command that reports changes, as with Courier.
+        let uid = uid_after_add(dir, std::slice::from_ref(&base), self.cfg.use_locks)
+            .and_then(|(v, u)| u.first().map(|&u| (v, u)));
         match uid {
             Some((v, u)) => self.ok(tag, &format!("[APPENDUID {v} {u}] APPEND Ok.")),
             None => self.ok(tag, "APPEND Ok."),
@@ -1207,15 +1270,18 @@ impl Session {
 /// Gives `folder` a fresh UIDVALIDITY after a rename (Courier deletes the uiddb and
 /// sleeps to get a new second; we write one with a strictly larger value).
 fn new_uidvalidity(folder: &Path) {
-    let old = uiddb::UidDb::read(folder)
-        .ok()
-        .flatten()
-        .map_or(0, |(d, _)| d.uidvalidity);
     let now = uiddb::uidvalidity_for(std::time::SystemTime::now());
-    let mut db = uiddb::UidDb {
-        uidvalidity: now.max(old.saturating_add(1)),
-        next_uid: 1,
-        entries: Vec::new(),
+    let mut db = match uiddb::UidDb::read(folder) {
+        Ok(Some((mut db, _))) => {
+            // The UID map stays; only UIDVALIDITY moves on.
+            db.uidvalidity = now.max(db.uidvalidity.saturating_add(1));
+            db
+        }
+        _ => uiddb::UidDb {
+            uidvalidity: now,
+            next_uid: 1,
+            entries: Vec::new(),
+        },
     };
     let _ = db.write(folder);
 }
@@ -1330,4 +1396,25 @@ fn write_flags_lines_select(mb: &Mailbox, read_only: bool, out: &mut Vec<u8>, ke
         }
         out.extend_from_slice(b"\\Draft \\Answered \\Flagged \\Deleted \\Seen)] Limited\r\n");
     }
+}
+
+/// Control characters in client-supplied text for a log line.
+fn courier_common_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(512)
+        .collect()
+}
+
+/// Whether `all` holds a name below `n`.
+fn has_children(all: &std::collections::BTreeMap<String, bool>, n: &str) -> bool {
+    let prefix = format!("{n}.");
+    all.range(prefix.clone()..)
+        .next()
+        .is_some_and(|(k, _)| k.starts_with(&prefix))
+}
+
+/// `strerror` text of an I/O error.
+fn strerror(e: &std::io::Error) -> String {
+    courier_common::strerror(e)
 }

@@ -11,6 +11,9 @@ pub struct ParseError {
     pub tag: Option<Vec<u8>>,
     /// What was wrong, for the log and tests.
     pub reason: &'static str,
+    /// A known command with a malformed or missing mailbox argument: Courier answers
+    /// `BAD Invalid command` for these, `NO` for everything else.
+    pub bad: bool,
 }
 
 type R<T> = Result<T, &'static str>;
@@ -296,13 +299,41 @@ pub fn parse_command(buf: &[u8]) -> Result<Tagged, ParseError> {
         return Err(ParseError {
             tag: None,
             reason: "missing or invalid tag",
+            bad: false,
         });
     };
     let mut c = Cursor::new(buf);
     c.pos = t.len();
     match parse_body(&mut c) {
         Ok(command) => Ok(Tagged { tag: t, command }),
-        Err(reason) => Err(ParseError { tag, reason }),
+        Err(reason) => {
+            let mut n = Cursor::new(buf);
+            n.pos = t.len();
+            let name = n
+                .sp()
+                .ok()
+                .and_then(|()| n.atom().ok())
+                .map(<[u8]>::to_ascii_uppercase);
+            let bad = matches!(
+                name.as_deref(),
+                Some(
+                    b"SELECT"
+                        | b"EXAMINE"
+                        | b"CREATE"
+                        | b"DELETE"
+                        | b"RENAME"
+                        | b"SUBSCRIBE"
+                        | b"UNSUBSCRIBE"
+                        | b"LIST"
+                        | b"LSUB"
+                        | b"GETQUOTAROOT"
+                        | b"COPY"
+                        | b"MOVE"
+                        | b"STATUS"
+                )
+            );
+            Err(ParseError { tag, reason, bad })
+        }
     }
 }
 
@@ -368,26 +399,34 @@ fn parse_body(c: &mut Cursor<'_>) -> R<Command> {
             c.sp()?;
             let m = c.astring()?;
             c.sp()?;
-            c.expect(b'(')?;
+            // Courier's leniency: one item without parentheses, unknown items and
+            // an empty list are accepted (unknown items are left out of the answer).
             let mut items = Vec::new();
+            let paren = c.peek() == Some(b'(');
+            if paren {
+                c.pos += 1;
+            }
             loop {
                 c.skip_sp();
-                if c.peek() == Some(b')') {
+                if paren && c.peek() == Some(b')') {
                     c.pos += 1;
                     break;
                 }
+                if !paren && c.at_end() {
+                    break;
+                }
                 let a = c.atom()?.to_ascii_uppercase();
-                items.push(match &a[..] {
-                    b"MESSAGES" => StatusItem::Messages,
-                    b"RECENT" => StatusItem::Recent,
-                    b"UIDNEXT" => StatusItem::UidNext,
-                    b"UIDVALIDITY" => StatusItem::UidValidity,
-                    b"UNSEEN" => StatusItem::Unseen,
-                    _ => return Err("unknown STATUS item"),
-                });
-            }
-            if items.is_empty() {
-                return Err("empty STATUS list");
+                match &a[..] {
+                    b"MESSAGES" => items.push(StatusItem::Messages),
+                    b"RECENT" => items.push(StatusItem::Recent),
+                    b"UIDNEXT" => items.push(StatusItem::UidNext),
+                    b"UIDVALIDITY" => items.push(StatusItem::UidValidity),
+                    b"UNSEEN" => items.push(StatusItem::Unseen),
+                    _ => {}
+                }
+                if items.len() > 100 {
+                    return Err("too many STATUS items");
+                }
             }
             Command::Status(m, items)
         }
@@ -547,8 +586,10 @@ fn parse_store(c: &mut Cursor<'_>, uid: bool) -> R<Command> {
         b"FLAGS.SILENT" => true,
         _ => return Err("bad STORE item"),
     };
-    c.sp()?;
-    let flags = if c.peek() == Some(b'(') {
+    c.skip_sp();
+    let flags = if c.at_end() {
+        Vec::new()
+    } else if c.peek() == Some(b'(') {
         c.flag_list()?
     } else {
         let mut v = vec![c.flag()?];
@@ -1039,8 +1080,21 @@ mod tests {
                 vec![StatusItem::Messages, StatusItem::UidNext]
             )
         );
-        bad(b"a STATUS INBOX ()");
-        bad(b"a STATUS INBOX (FOO)");
+        assert_eq!(
+            p("a STATUS INBOX ()"),
+            Command::Status(b"INBOX".to_vec(), vec![])
+        );
+        assert_eq!(
+            p("a STATUS INBOX (FOO)"),
+            Command::Status(b"INBOX".to_vec(), vec![])
+        );
+        assert_eq!(
+            p("a STATUS INBOX MESSAGES"),
+            Command::Status(b"INBOX".to_vec(), vec![StatusItem::Messages])
+        );
+        assert!(bad(b"a SELECT").bad);
+        assert!(bad(b"a COPY 1").bad);
+        assert!(!bad(b"a FETCH 1").bad);
     }
 
     #[test]
@@ -1117,7 +1171,7 @@ mod tests {
         bad(b"a FETCH 1 BODY[MIME]");
         bad(b"a FETCH 1 BODY[HEADER.FIELDS ()]");
         bad(b"a FETCH 1 BODY[]<1.0>");
-        bad(b"a FETCH 0 FLAGS");
+        assert!(matches!(p("a FETCH 0 FLAGS"), Command::Fetch { .. }));
         bad(b"a FETCH 1 FOO");
     }
 

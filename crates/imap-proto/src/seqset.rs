@@ -21,7 +21,8 @@ pub struct Resolved {
 }
 
 impl SeqSet {
-    /// Parses `sequence-set`. Numbers are 1..=4294967295 (`0` is refused).
+    /// Parses `sequence-set`. Numbers are 0..=4294967294 (`0` is kept so the server
+    /// can answer "Invalid message sequence number: 0" like Courier).
     pub fn parse(s: &[u8]) -> Option<SeqSet> {
         if s.is_empty() {
             return None;
@@ -101,11 +102,11 @@ fn num(s: &[u8]) -> Option<u32> {
     if s == b"*" {
         return Some(STAR);
     }
-    if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) || s[0] == b'0' {
+    if s.is_empty() || s.len() > 10 || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
     let v: u64 = std::str::from_utf8(s).ok()?.parse().ok()?;
-    if v == 0 || v >= u64::from(STAR) {
+    if v >= u64::from(STAR) {
         return None;
     }
     Some(v as u32)
@@ -153,14 +154,13 @@ mod tests {
     fn refuses_bad_sets() {
         for bad in [
             &b""[..],
-            b"0",
             b"1:",
             b",",
             b"1,,2",
             b"a",
             b"99999999999",
             b"-1",
-            b"1:0",
+            b"4294967295",
         ] {
             assert!(SeqSet::parse(bad).is_none(), "{:?}", bad);
         }
