@@ -1,4 +1,5 @@
 //! RFC 822 address lists, tokenized the way Courier's rfc822 library does, for ENVELOPE.
+//! A `.` is part of an atom here: Courier prints the name `Mr. Smith` with its space.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -83,7 +84,7 @@ fn tokenize(v: &[u8]) -> Vec<Token> {
                     text: v[start..i].to_vec(),
                 });
             }
-            b'<' | b'>' | b'@' | b',' | b';' | b':' | b'.' | b']' | b')' => {
+            b'<' | b'>' | b'@' | b',' | b';' | b':' | b']' | b')' => {
                 out.push(Token {
                     kind: Kind::Special(b),
                     text: vec![b],
@@ -92,7 +93,7 @@ fn tokenize(v: &[u8]) -> Vec<Token> {
             }
             _ => {
                 let start = i;
-                while i < v.len() && !b" \t\r\n\"(<>@,;:.[])".contains(&v[i]) {
+                while i < v.len() && !b" \t\r\n\"(<>@,;:[])".contains(&v[i]) {
                     i += 1;
                 }
                 out.push(Token {
@@ -118,16 +119,27 @@ pub(crate) enum Addr {
     GroupEnd,
 }
 
-fn phrase(tokens: &[Token]) -> Vec<u8> {
+/// Prints tokens as Courier does: a space between two tokens that are not specials,
+/// comments in parentheses, quoted strings with their quotes when `quotes`.
+fn print(tokens: &[Token], quotes: bool) -> Vec<u8> {
     let mut out = Vec::new();
     let mut prev_word = false;
     for t in tokens {
-        let word = matches!(t.kind, Kind::Atom | Kind::Quoted);
+        let word = !matches!(t.kind, Kind::Special(_));
         if word && prev_word {
             out.push(b' ');
         }
         match t.kind {
-            Kind::Comment => continue,
+            Kind::Comment => {
+                out.push(b'(');
+                out.extend_from_slice(&t.text);
+                out.push(b')');
+            }
+            Kind::Quoted if quotes => {
+                out.push(b'"');
+                out.extend_from_slice(&t.text);
+                out.push(b'"');
+            }
             _ => out.extend_from_slice(&t.text),
         }
         prev_word = word;
@@ -135,77 +147,62 @@ fn phrase(tokens: &[Token]) -> Vec<u8> {
     out
 }
 
-/// Local part and domain from the tokens of an addr-spec (comments dropped).
-fn addr_spec(tokens: &[Token]) -> (Vec<u8>, Option<Vec<u8>>) {
-    let toks: Vec<&Token> = tokens.iter().filter(|t| t.kind != Kind::Comment).collect();
-    let at = toks.iter().rposition(|t| t.kind == Kind::Special(b'@'));
-    let join = |ts: &[&Token]| {
-        let mut out = Vec::new();
-        for t in ts {
-            if t.kind == Kind::Quoted {
-                // Courier prints quoted local parts with their quotes.
-                out.push(b'"');
-                out.extend_from_slice(&t.text);
-                out.push(b'"');
-            } else {
-                out.extend_from_slice(&t.text);
-            }
-        }
-        out
-    };
-    match at {
-        Some(a) => (join(&toks[..a]), Some(join(&toks[a + 1..]))),
-        None => (join(&toks), None),
+/// Local part (with any source route) and domain of an addr-spec; the domain is empty
+/// when there is no `@` (Courier sends "" there, not NIL).
+fn addr_spec(tokens: &[Token]) -> (Vec<u8>, Vec<u8>) {
+    match tokens.iter().rposition(|t| t.kind == Kind::Special(b'@')) {
+        Some(a) => (print(&tokens[..a], true), print(&tokens[a + 1..], true)),
+        _ => (print(tokens, true), Vec::new()),
     }
 }
 
-fn mailbox(tokens: &[Token]) -> Option<Addr> {
-    if tokens.iter().all(|t| t.kind == Kind::Comment) {
-        return None;
+fn mailbox(tokens: &[Token], out: &mut Vec<Addr>) {
+    if tokens.is_empty() {
+        return;
     }
     if let Some(lt) = tokens.iter().position(|t| t.kind == Kind::Special(b'<')) {
         let gt = tokens[lt..]
             .iter()
             .position(|t| t.kind == Kind::Special(b'>'))
             .map_or(tokens.len(), |g| g + lt);
-        let mut inner = &tokens[lt + 1..gt];
-        let mut route = None;
-        if let Some(colon) = inner.iter().position(|t| t.kind == Kind::Special(b':'))
-            && inner.first().is_some_and(|t| t.kind == Kind::Special(b'@'))
-        {
-            route = Some(phrase_compact(&inner[..colon]));
-            inner = &inner[colon + 1..];
-        }
-        let name = phrase(&tokens[..lt]);
-        let (mb, host) = addr_spec(inner);
+        let name = print(&tokens[..lt], false);
+        let (mb, host) = addr_spec(&tokens[lt + 1..gt]);
         let name = if name.is_empty() { None } else { Some(name) };
-        return Some(Addr::Mailbox {
+        out.push(Addr::Mailbox {
             name,
-            route,
+            route: None,
             mailbox: mb,
-            host,
+            host: Some(host),
         });
+        // Courier makes whatever follows the '>' (a comment, say) an address of its own.
+        if gt + 1 < tokens.len() {
+            mailbox(&tokens[gt + 1..], out);
+        }
+        return;
     }
-    let comment = tokens
+    let comments: Vec<Token> = tokens
         .iter()
-        .rev()
-        .find(|t| t.kind == Kind::Comment)
-        .map(|t| t.text.clone());
-    let (mb, host) = addr_spec(tokens);
-    Some(Addr::Mailbox {
-        name: comment.filter(|c| !c.is_empty()),
+        .filter(|t| t.kind == Kind::Comment)
+        .cloned()
+        .collect();
+    let rest: Vec<Token> = tokens
+        .iter()
+        .filter(|t| t.kind != Kind::Comment)
+        .cloned()
+        .collect();
+    let name = comments
+        .iter()
+        .map(|c| c.text.clone())
+        .collect::<Vec<_>>()
+        .join(&b' ');
+    let (mb, host) = addr_spec(&rest);
+    let host = if rest.is_empty() { None } else { Some(host) };
+    out.push(Addr::Mailbox {
+        name: Some(name).filter(|n| !n.is_empty() && host.is_some()),
         route: None,
         mailbox: mb,
         host,
-    })
-}
-
-fn phrase_compact(tokens: &[Token]) -> Vec<u8> {
-    tokens
-        .iter()
-        .filter(|t| t.kind != Kind::Comment)
-        .flat_map(|t| t.text.iter().copied())
-        .collect()
+    });
 }
 
 /// Parses an address list header value into ENVELOPE address structures.
@@ -230,12 +227,10 @@ pub(crate) fn parse_list(v: &[u8]) -> Vec<Addr> {
         }
         let sep = tokens.get(j).map(|t| t.kind);
         if sep == Some(Kind::Special(b':')) {
-            out.push(Addr::GroupStart(phrase(&tokens[i..j])));
+            out.push(Addr::GroupStart(print(&tokens[i..j], false)));
             in_group = true;
         } else {
-            if let Some(a) = mailbox(&tokens[i..j]) {
-                out.push(a);
-            }
+            mailbox(&tokens[i..j], &mut out);
             if sep == Some(Kind::Special(b';')) && in_group {
                 out.push(Addr::GroupEnd);
                 in_group = false;
@@ -266,6 +261,7 @@ pub(crate) fn write_list(out: &mut Vec<u8>, v: Option<&[u8]>) {
                 mailbox,
                 host,
             } => {
+                let name = name.as_deref().map(crate::envelope::encode_8bit);
                 crate::envelope::write_field(out, name.as_deref());
                 out.push(b' ');
                 crate::envelope::write_field(out, route.as_deref());
@@ -311,6 +307,7 @@ mod tests {
             r#"((NIL NIL "undisclosed" NIL)(NIL NIL "a" "b")(NIL NIL NIL NIL))"#
         );
         assert_eq!(w(""), "NIL");
-        assert_eq!(w("<@r1,@r2:x@y>"), r#"((NIL "@r1,@r2" "x" "y"))"#);
+        assert_eq!(w("<@r1,@r2:x@y>"), r#"((NIL NIL "@r1,@r2:x" "y"))"#);
+        assert_eq!(w("local"), r#"((NIL NIL "local" ""))"#);
     }
 }

@@ -40,6 +40,34 @@ pub fn canonical_len(raw: &[u8]) -> u64 {
     raw.len() as u64 + count_bare_lf(raw) as u64
 }
 
+/// A maildir file as Debian's imapd serves it: every LF becomes CRLF, even one that
+/// already follows a CR (a file stored with CRLF line ends is sent with CR CR LF, and its
+/// RFC822.SIZE counts both CRs). Borrowed when `raw` holds no LF. Use this, not
+/// [`canonical`], for message files read from a maildir to match Courier byte for byte.
+pub fn from_maildir(raw: &[u8]) -> Cow<'_, [u8]> {
+    let lfs = raw.iter().filter(|&&b| b == b'\n').count();
+    if lfs == 0 {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() + lfs);
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        match line.strip_suffix(b"\n") {
+            Some(l) => {
+                out.extend_from_slice(l);
+                out.extend_from_slice(b"\r\n");
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Length [`from_maildir`] would return, without allocating (RFC822.SIZE as Courier
+/// computes it).
+pub fn from_maildir_len(raw: &[u8]) -> u64 {
+    raw.len() as u64 + raw.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
 /// Offset just past the header's terminating empty line in raw bytes (LF or CRLF), or
 /// None if the header is not terminated within `raw` (read more, or it is header-only).
 ///
@@ -75,6 +103,13 @@ mod tests {
         for s in [&b"a\nb\r\nc\rd\n"[..], b"", b"\n", b"\r", b"\r\r\n\n"] {
             assert_eq!(canonical_len(s), canonical(s).len() as u64);
         }
+    }
+
+    #[test]
+    fn maildir_conversion_like_courier() {
+        assert_eq!(&*from_maildir(b"a\nb\r\n"), b"a\r\nb\r\r\n");
+        assert!(matches!(from_maildir(b"abc"), Cow::Borrowed(_)));
+        assert_eq!(from_maildir_len(b"a\nb\r\n"), 7);
     }
 
     #[test]

@@ -29,49 +29,53 @@ fn line_len(s: &[u8]) -> usize {
 impl<'a> Iterator for Fields<'a> {
     type Item = Field<'a>;
     fn next(&mut self) -> Option<Field<'a>> {
-        loop {
-            if self.rest.is_empty() {
-                return None;
-            }
-            let first = line_len(self.rest);
-            let line = &self.rest[..first];
-            if line == b"\r\n" || line == b"\n" {
-                self.rest = &[];
-                return None;
-            }
-            let mut len = first;
-            while len < self.rest.len() && matches!(self.rest[len], b' ' | b'\t') {
-                len += line_len(&self.rest[len..]);
-            }
-            let raw = &self.rest[..len];
-            self.rest = &self.rest[len..];
-            if matches!(line[0], b' ' | b'\t') {
-                // Continuation lines before any field: skipped like Courier does.
-                continue;
-            }
-            let (name, value) = match raw.iter().position(|&b| b == b':') {
-                Some(c) if c < first => (&raw[..c], &raw[c + 1..]),
-                _ => (trim_crlf(line), &raw[raw.len()..]),
-            };
+        if self.rest.is_empty() {
+            return None;
+        }
+        let first = line_len(self.rest);
+        let line = &self.rest[..first];
+        if line == b"\r\n" || line == b"\n" {
+            self.rest = &[];
+            return None;
+        }
+        let mut len = first;
+        while len < self.rest.len() && continues(&self.rest[len..]) {
+            len += line_len(&self.rest[len..]);
+        }
+        let raw = &self.rest[..len];
+        self.rest = &self.rest[len..];
+        if continues(line) {
+            // Continuation lines before any field: a field with an empty name, which no
+            // name matches (HEADER.FIELDS.NOT keeps it, as Courier does).
             return Some(Field {
-                name: trim_wsp_end(name),
+                name: &[],
                 raw,
-                value,
+                value: &[],
             });
         }
+        // The name is everything before the colon: "Subject :" is not "Subject" (Courier).
+        let (name, value) = match raw.iter().position(|&b| b == b':') {
+            Some(c) if c < first => (&raw[..c], &raw[c + 1..]),
+            _ => (trim_crlf(line), &raw[raw.len()..]),
+        };
+        Some(Field { name, raw, value })
+    }
+}
+
+/// Whether a line continues the field before it: it starts with white space as C's
+/// isspace() sees it (Courier's test), CR included but not the CR of an empty line.
+fn continues(line: &[u8]) -> bool {
+    match line {
+        [b' ' | b'\t' | 0x0b | 0x0c, ..] => true,
+        [b'\r', b'\n', ..] => false,
+        [b'\r', ..] => true,
+        _ => false,
     }
 }
 
 pub(crate) fn trim_crlf(s: &[u8]) -> &[u8] {
     let s = s.strip_suffix(b"\n").unwrap_or(s);
     s.strip_suffix(b"\r").unwrap_or(s)
-}
-
-pub(crate) fn trim_wsp_end(mut s: &[u8]) -> &[u8] {
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 pub(crate) fn trim_wsp(mut s: &[u8]) -> &[u8] {
@@ -84,16 +88,21 @@ pub(crate) fn trim_wsp(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// Unfolds a field value: line ends are removed (the whitespace after them stays);
-/// leading and trailing whitespace is trimmed.
+/// Unfolds a field value: CRLF line ends are removed (the whitespace after them stays),
+/// any other CR or LF becomes a space (as Courier does); leading and trailing whitespace
+/// is trimmed.
 pub(crate) fn unfold(v: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len());
-    for &b in trim_wsp(v) {
-        if b != b'\r' && b != b'\n' {
-            out.push(b);
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'\r' if v.get(i + 1) == Some(&b'\n') => i += 1,
+            b'\r' | b'\n' => out.push(b' '),
+            b => out.push(b),
         }
+        i += 1;
     }
-    out
+    trim_wsp(&out).to_vec()
 }
 
 /// First field called `name` (case-insensitive).
@@ -109,7 +118,9 @@ mod tests {
     fn folded_fields() {
         let h = b" junk\r\nA: 1\r\n 2\r\nB:3\r\nnocolon\r\n\r\nC: body\r\n";
         let f: Vec<_> = fields(h).collect();
-        assert_eq!(f.len(), 3);
+        assert_eq!(f.len(), 4);
+        assert_eq!(f[0].name, b"");
+        let f = &f[1..];
         assert_eq!(f[0].name, b"A");
         assert_eq!(f[0].raw, b"A: 1\r\n 2\r\n");
         assert_eq!(unfold(f[0].value), b"1 2");

@@ -1,15 +1,12 @@
 //! IMAP strings as Courier-IMAP writes them.
 
-/// Longest value Courier sends as a quoted string; longer ones go as literals.
-const MAX_QUOTED: usize = 8192;
-
 fn quotable(s: &[u8]) -> bool {
-    s.len() <= MAX_QUOTED
-        && s.iter()
-            .all(|&b| b != b'\r' && b != b'\n' && b != 0 && b < 0x80)
+    s.iter()
+        .all(|&b| b != b'\r' && b != b'\n' && b != 0 && b < 0x80)
 }
 
-/// IMAP string: quoted if it can be (no CR, LF, NUL, 8-bit, not too long), else literal
+/// IMAP string: quoted if it can be (no CR, LF, NUL or 8-bit; Courier quotes
+/// values of any length), else literal
 /// `{n}\r\n<bytes>`. Inside quotes `"` and `\` are escaped with a backslash.
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     if quotable(s) {

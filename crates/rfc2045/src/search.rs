@@ -101,6 +101,10 @@ fn to_utf8(charset: &[u8], v: Vec<u8>) -> Option<Vec<u8>> {
     }
 }
 
+fn known_charset(charset: &[u8]) -> bool {
+    to_utf8(charset, Vec::new()).is_some()
+}
+
 /// One encoded word `=?charset?e?text?=` at the start of `v`: (decoded, length).
 fn encoded_word(v: &[u8]) -> Option<(Vec<u8>, usize)> {
     let rest = v.strip_prefix(b"=?")?;
@@ -182,6 +186,19 @@ pub fn header_values(canonical_header: &[u8], name: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Values of every `name:` field in the header of the message and of every part in it
+/// (body parts' MIME headers, encapsulated messages' headers), decoded like
+/// [`header_values`]. This is what Debian's imapd searches for SEARCH HEADER, FROM, TO,
+/// CC, BCC and SUBJECT.
+pub fn header_values_all(msg: &Message<'_>, name: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for i in 0..msg.part_count() {
+        let p = msg.part(i);
+        out.extend(header_values(&msg.buf()[p.start..p.hend], name));
+    }
+    out
+}
+
 fn fold(v: &[u8]) -> String {
     String::from_utf8_lossy(v).to_lowercase()
 }
@@ -193,15 +210,16 @@ pub fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
         return true;
     }
     if haystack.is_ascii() && needle.is_ascii() {
-        let n = needle.len();
-        if n > haystack.len() {
-            return false;
-        }
-        let first = needle[0].to_ascii_lowercase();
-        return (0..=haystack.len() - n).any(|i| {
-            haystack[i].to_ascii_lowercase() == first
-                && haystack[i..i + n].eq_ignore_ascii_case(needle)
-        });
+        // Both ASCII: lowercase copies, then std's linear-time substring search.
+        let h: String = haystack
+            .iter()
+            .map(|&b| char::from(b.to_ascii_lowercase()))
+            .collect();
+        let n: String = needle
+            .iter()
+            .map(|&b| char::from(b.to_ascii_lowercase()))
+            .collect();
+        return h.contains(&n);
     }
     fold(haystack).contains(&fold(needle))
 }
@@ -211,7 +229,7 @@ pub fn contains_ci(haystack: &[u8], needle: &[u8]) -> bool {
 fn decoded_body<'a>(msg: &Message<'a>, idx: usize) -> Vec<u8> {
     let p = msg.part(idx);
     let buf = msg.buf();
-    let hdr = &buf[p.start..p.body];
+    let hdr = &buf[p.start..p.hend];
     let body = &buf[p.body..p.end];
     let cte = header::first(hdr, b"content-transfer-encoding")
         .map(|f| unfold(f.value).to_ascii_lowercase())
@@ -229,26 +247,48 @@ fn decoded_body<'a>(msg: &Message<'a>, idx: usize) -> Vec<u8> {
                 .map(|(_, v)| v)
         })
         .unwrap_or_default();
-    match to_utf8(&charset, raw.clone()) {
-        Some(u) => u,
-        None => raw,
+    if known_charset(&charset) {
+        to_utf8(&charset, raw).unwrap_or_default()
+    } else {
+        raw
     }
 }
 
-/// SEARCH BODY: needle in any text part (and any other leaf part), transfer encoding
-/// (QP, base64) decoded.
+/// Line ends and runs of white space become one space (Courier's search sees text that
+/// way, so a needle matches across a line break).
+fn squeeze(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut space = false;
+    for &b in v {
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+            space = true;
+        } else {
+            if space && !out.is_empty() {
+                out.push(b' ');
+            }
+            space = false;
+            out.push(b);
+        }
+    }
+    if space {
+        out.push(b' ');
+    }
+    out
+}
+
+fn squeezed_contains(haystack: &[u8], needle: &[u8]) -> bool {
+    contains_ci(&squeeze(haystack), &squeeze(needle))
+}
+
+/// SEARCH BODY: needle in any text/* or message/* body part (Courier searches no other
+/// part, nor the headers of encapsulated messages), transfer
+/// encoding (QP, base64) decoded; line breaks and runs of white space count as one space.
 pub fn body_contains(msg: &Message<'_>, needle: &[u8]) -> bool {
     (0..msg.part_count()).any(|i| {
         let p = msg.part(i);
-        match p.kind {
-            Kind::Leaf => contains_ci(&decoded_body(msg, i), needle),
-            Kind::Message(c) => {
-                // The encapsulated header is body text of the enclosing message.
-                let c = msg.part(c);
-                contains_ci(&decoded_header(&msg.buf()[c.start..c.body]), needle)
-            }
-            Kind::Multipart(_) => false,
-        }
+        matches!(p.kind, Kind::Leaf)
+            && (p.ctype == b"text" || p.ctype == b"message")
+            && squeezed_contains(&decoded_body(msg, i), needle)
     })
 }
 
@@ -263,9 +303,13 @@ fn decoded_header(h: &[u8]) -> Vec<u8> {
     out
 }
 
-/// SEARCH TEXT: header or body.
+/// SEARCH TEXT: the header of the message and of every part in it (encapsulated
+/// messages' headers and body parts' MIME headers too, as Courier does), or the body.
 pub fn text_contains(msg: &Message<'_>, needle: &[u8]) -> bool {
-    contains_ci(&decoded_header(msg.header()), needle) || body_contains(msg, needle)
+    (0..msg.part_count()).any(|i| {
+        let p = msg.part(i);
+        squeezed_contains(&decoded_header(&msg.buf()[p.start..p.hend]), needle)
+    }) || body_contains(msg, needle)
 }
 
 #[cfg(test)]
@@ -293,7 +337,7 @@ mod tests {
 
     #[test]
     fn bodies() {
-        let m = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak caf=E9\r\n--b--\r\n";
+        let m = b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQ=\r\n--b\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsoft=\r\nbreak caf=E9\r\n--b--\r\n";
         let msg = Message::parse(m);
         assert!(body_contains(&msg, b"HELLO"));
         assert!(body_contains(&msg, b"softbreak"));
