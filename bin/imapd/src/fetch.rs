@@ -238,12 +238,12 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                         mb.sizes_dirty += 1;
                     }
                     mb.msgs[i].size =
-                        u32::try_from(mime::crlf::canonical_len(&d)).unwrap_or(u32::MAX);
+                        u32::try_from(mime::crlf::from_maildir_len(&d)).unwrap_or(u32::MAX);
                     if needs_full {
-                        full = Some(mime::crlf::canonical(&d).into_owned());
+                        full = Some(mime::crlf::from_maildir(&d).into_owned());
                     } else if needs_header {
                         let end = mime::crlf::header_end(&d).unwrap_or(d.len());
-                        header = Some(mime::crlf::canonical(&d[..end]).into_owned());
+                        header = Some(mime::crlf::from_maildir(&d[..end]).into_owned());
                     }
                     mtime = t;
                 }
@@ -255,7 +255,7 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
         } else if needs_header {
             match read_msg(&mut mb, i, true) {
                 Some((d, t)) => {
-                    header = Some(mime::crlf::canonical(&d).into_owned());
+                    header = Some(mime::crlf::from_maildir(&d).into_owned());
                     mtime = t;
                 }
                 None => {
@@ -305,7 +305,12 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                     out.extend_from_slice(b"ENVELOPE ");
                     match (&msg, &header) {
                         (Some(m), _) => out.extend_from_slice(&m.envelope()),
-                        (None, Some(h)) => out.extend_from_slice(&mime::envelope_from_header(h)),
+                        (None, Some(h)) if mime::crlf::header_end(h).is_some() => {
+                            out.extend_from_slice(&mime::envelope_from_header(h))
+                        }
+                        // No empty line in the file: Courier leaves an unterminated
+                        // last line out, which Message reproduces.
+                        (None, Some(h)) => out.extend_from_slice(&mime::Message::parse(h).envelope()),
                         _ => out.extend_from_slice(b"NIL"),
                     }
                 }

@@ -215,7 +215,7 @@ pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, k
             let Some((d, t)) = read else { continue };
             mtime = t;
             if n >= Need::Header {
-                data = Some(mime::crlf::canonical(&d).into_owned());
+                data = Some(mime::crlf::from_maildir(&d).into_owned());
             }
         }
         let parsed = if n == Need::Full {
