@@ -551,3 +551,77 @@ fn uids_agree_with_courier_on_the_same_maildir() {
     let dl2 = deb.cmd("b", "FETCH 1:* UID");
     assert_eq!(dl2, ol);
 }
+
+#[test]
+fn sort_and_thread() {
+    let (s, m) = maildir("imapd-sort");
+    let msgs = [
+        (
+            "Alice <a@x>",
+            "Hello",
+            "Mon, 2 Mar 2020 10:00:00 +0000",
+            "m1@x",
+            "",
+        ),
+        (
+            "Bob <b@x>",
+            "Re: Hello",
+            "Mon, 2 Mar 2020 11:00:00 +0000",
+            "m2@x",
+            "<m1@x>",
+        ),
+        (
+            "carl@x",
+            "Other",
+            "Sun, 1 Mar 2020 10:00:00 +0000",
+            "m3@x",
+            "",
+        ),
+        (
+            "dan@x",
+            "Re: Re: Hello",
+            "Tue, 3 Mar 2020 10:00:00 +0000",
+            "m4@x",
+            "<m1@x> <m2@x>",
+        ),
+    ];
+    for (i, (from, subj, date, id, refs)) in msgs.iter().enumerate() {
+        let refs = if refs.is_empty() {
+            String::new()
+        } else {
+            format!("References: {refs}\n")
+        };
+        put(
+            &m,
+            "cur",
+            &format!("100{i}.M1P1.h:2,S"),
+            &format!(
+                "From: {from}\nSubject: {subj}\nDate: {date}\nMessage-ID: <{id}>\n{refs}\nbody\n"
+            ),
+        );
+    }
+    let mut c = Imap::start(s.path());
+    c.line();
+    c.cmd("a", "SELECT INBOX");
+    assert_eq!(
+        c.cmd("b", "SORT (SUBJECT) UTF-8 ALL")[0],
+        "* SORT 1 2 4 3\r\n"
+    );
+    assert_eq!(
+        c.cmd("c", "SORT (REVERSE DATE) UTF-8 ALL")[0],
+        "* SORT 4 2 1 3\r\n"
+    );
+    assert_eq!(
+        c.cmd("d", "UID SORT (FROM) UTF-8 NOT 1")[0],
+        "* SORT 2 3 4\r\n"
+    );
+    assert_eq!(
+        c.cmd("e", "THREAD REFERENCES UTF-8 ALL")[0],
+        "* THREAD (3)(1 2 4)\r\n"
+    );
+    assert_eq!(
+        c.cmd("f", "THREAD ORDEREDSUBJECT UTF-8 ALL")[0],
+        "* THREAD (3)(1 (2)(4))\r\n"
+    );
+    assert!(last(&c.cmd("g", "SORT (DATE) KOI9 ALL")).starts_with("g NO [BADCHARSET"));
+}

@@ -114,10 +114,6 @@ impl Config {
         };
         let mut caps: Vec<String> = base
             .split_whitespace()
-            // SORT and THREAD are not implemented: never advertise them.
-            .filter(|t| {
-                !t.eq_ignore_ascii_case("SORT") && !t.to_ascii_uppercase().starts_with("THREAD=")
-            })
             // Authentication belongs to imaplogin.
             .filter(|t| {
                 !t.to_ascii_uppercase().starts_with("AUTH=") && !t.eq_ignore_ascii_case("STARTTLS")

@@ -310,7 +310,9 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                         }
                         // No empty line in the file: Courier leaves an unterminated
                         // last line out, which Message reproduces.
-                        (None, Some(h)) => out.extend_from_slice(&mime::Message::parse(h).envelope()),
+                        (None, Some(h)) => {
+                            out.extend_from_slice(&mime::Message::parse(h).envelope())
+                        }
                         _ => out.extend_from_slice(b"NIL"),
                     }
                 }

@@ -14,6 +14,7 @@ pub mod io;
 pub mod mailbox;
 pub mod search;
 pub mod session;
+pub mod sort;
 
 use std::path::PathBuf;
 

@@ -174,28 +174,35 @@ fn latin1_to_utf8(k: &mut SearchKey) {
     }
 }
 
-/// SEARCH / UID SEARCH.
-pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, key: &SearchKey) {
+/// A SEARCH CHARSET this server does not support.
+#[derive(Debug)]
+pub struct BadCharset;
+
+/// Applies CHARSET to the program: `Err` when the charset is not supported.
+pub fn prepare(charset: Option<&[u8]>, key: &SearchKey) -> Result<SearchKey, BadCharset> {
     let mut key = key.clone();
-    if let Some(cs) = &charset {
+    if let Some(cs) = charset {
         let l = cs.to_ascii_lowercase();
         match &l[..] {
             b"utf-8" | b"us-ascii" | b"utf8" => {}
             b"iso-8859-1" | b"latin1" | b"iso8859-1" => latin1_to_utf8(&mut key),
-            _ => {
-                s.conn.put(format!("{tag} NO [BADCHARSET (UTF-8 US-ASCII ISO-8859-1)] The requested character set is not supported.\r\n"));
-                return;
-            }
+            _ => return Err(BadCharset),
         }
     }
-    let Some(mut mb) = s.selected.take() else {
-        return;
-    };
-    let n = need(&key);
+    Ok(key)
+}
+
+/// The BADCHARSET answer.
+pub const BADCHARSET: &str =
+    "NO [BADCHARSET (UTF-8 US-ASCII ISO-8859-1)] The requested character set is not supported.";
+
+/// 0-based indexes of the messages matching `key`.
+pub fn matching(mb: &mut Mailbox, key: &SearchKey) -> Vec<usize> {
+    let n = need(key);
     let max_seq = mb.exists();
     let max_uid = mb.msgs.last().map_or(0, |m| m.uid);
     let mut hits = Vec::new();
-    let program = compile(&key, max_seq, max_uid);
+    let program = compile(key, max_seq, max_uid);
     for i in 0..mb.msgs.len() {
         let mut mtime = 0;
         let mut data: Option<Vec<u8>> = None;
@@ -233,7 +240,7 @@ pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, k
             mb.msgs[i].size = u32::try_from(size).unwrap_or(u32::MAX);
         }
         let ctx = Ctx {
-            mb: &mb,
+            mb,
             i,
             seq: i as u32 + 1,
             max_seq,
@@ -244,11 +251,25 @@ pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, k
             size,
         };
         if eval_c(&program, &ctx) {
-            hits.push(if uid { mb.msgs[i].uid } else { i as u32 + 1 });
+            hits.push(i);
         }
     }
+    hits
+}
+
+/// SEARCH / UID SEARCH.
+pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, key: &SearchKey) {
+    let Ok(key) = prepare(charset.as_deref(), key) else {
+        s.conn.put(format!("{tag} {BADCHARSET}\r\n"));
+        return;
+    };
+    let Some(mut mb) = s.selected.take() else {
+        return;
+    };
+    let hits = matching(&mut mb, &key);
     let mut out = b"* SEARCH".to_vec();
-    for h in hits {
+    for i in hits {
+        let h = if uid { mb.msgs[i].uid } else { i as u32 + 1 };
         out.extend_from_slice(format!(" {h}").as_bytes());
     }
     out.extend_from_slice(format!("\r\n{tag} OK SEARCH done.\r\n").as_bytes());

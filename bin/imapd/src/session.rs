@@ -292,6 +292,8 @@ impl Session {
                 | Command::Store { .. }
                 | Command::Copy { .. }
                 | Command::Move { .. }
+                | Command::Sort { .. }
+                | Command::Thread { .. }
         );
         if needs_selected && self.selected.is_none() {
             self.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
@@ -470,13 +472,21 @@ impl Session {
                 self.ok(tag, "GETQUOTA Ok.");
             }
             Command::SetQuota => self.no(tag, "SETQUOTA No permission."),
-            Command::SortThread => {
-                if self.cfg.disable_thread_sort {
-                    self.no(tag, "This command is disabled by the system administrator.");
-                } else {
-                    self.no(tag, "SORT and THREAD are not implemented by this server.");
-                }
+            Command::Sort { .. } | Command::Thread { .. } if self.cfg.disable_thread_sort => {
+                self.no(tag, "This command is disabled by the system administrator.");
             }
+            Command::Sort {
+                uid,
+                criteria,
+                charset,
+                key,
+            } => crate::sort::sort(self, tag, uid, &criteria, &charset, &key),
+            Command::Thread {
+                uid,
+                references,
+                charset,
+                key,
+            } => crate::sort::thread(self, tag, uid, references, &charset, &key),
             Command::AlreadyAuthenticated => self.conn.put(format!("{tag} {GENERIC_NO}\r\n")),
         }
     }

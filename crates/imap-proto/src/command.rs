@@ -95,6 +95,25 @@ pub enum FetchAtt {
     },
 }
 
+/// A SORT criterion (RFC 5256).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortKey {
+    /// ARRIVAL: the internal date
+    Arrival,
+    /// CC: first Cc mailbox
+    Cc,
+    /// DATE: the Date header (else the internal date)
+    Date,
+    /// FROM: first From mailbox
+    From,
+    /// SIZE: RFC822.SIZE
+    Size,
+    /// SUBJECT: the base subject
+    Subject,
+    /// TO: first To mailbox
+    To,
+}
+
 /// A SEARCH key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SearchKey {
@@ -296,8 +315,28 @@ pub enum Command {
     GetQuota(Vec<u8>),
     /// SETQUOTA (refused)
     SetQuota,
-    /// SORT / THREAD / UID SORT / UID THREAD (not implemented: a tagged NO)
-    SortThread,
+    /// [UID] SORT (criteria) charset keys (RFC 5256)
+    Sort {
+        /// UID SORT
+        uid: bool,
+        /// criteria in order, each with its REVERSE flag
+        criteria: Vec<(bool, SortKey)>,
+        /// the charset
+        charset: Vec<u8>,
+        /// the search program (an And)
+        key: SearchKey,
+    },
+    /// [UID] THREAD algorithm charset keys (RFC 5256)
+    Thread {
+        /// UID THREAD
+        uid: bool,
+        /// REFERENCES rather than ORDEREDSUBJECT
+        references: bool,
+        /// the charset
+        charset: Vec<u8>,
+        /// the search program (an And)
+        key: SearchKey,
+    },
     /// LOGIN / AUTHENTICATE / STARTTLS after login
     AlreadyAuthenticated,
 }

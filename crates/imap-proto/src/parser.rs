@@ -470,7 +470,8 @@ fn parse_body(c: &mut Cursor<'_>) -> R<Command> {
                     c.sp()?;
                     Command::UidExpunge(c.seqset()?)
                 }
-                b"SORT" | b"THREAD" => return Ok(Command::SortThread),
+                b"SORT" => parse_sort(c, true)?,
+                b"THREAD" => parse_thread(c, true)?,
                 _ => return Err("unknown UID command"),
             }
         }
@@ -521,7 +522,8 @@ fn parse_body(c: &mut Cursor<'_>) -> R<Command> {
             Command::GetQuota(c.astring()?)
         }
         b"SETQUOTA" => return Ok(Command::SetQuota),
-        b"SORT" | b"THREAD" => return Ok(Command::SortThread),
+        b"SORT" => parse_sort(c, false)?,
+        b"THREAD" => parse_thread(c, false)?,
         b"LOGIN" | b"AUTHENTICATE" | b"STARTTLS" => return Ok(Command::AlreadyAuthenticated),
         _ => return Err("unknown command"),
     };
@@ -770,6 +772,85 @@ fn parse_section(c: &mut Cursor<'_>) -> R<Section> {
         _ => return Err("bad section"),
     });
     Ok(s)
+}
+
+fn search_program(c: &mut Cursor<'_>) -> R<SearchKey> {
+    let mut keys = Vec::new();
+    loop {
+        keys.push(search_key(c, 0)?);
+        c.skip_sp();
+        if c.at_end() {
+            break;
+        }
+    }
+    Ok(SearchKey::And(keys))
+}
+
+fn parse_sort(c: &mut Cursor<'_>, uid: bool) -> R<Command> {
+    c.sp()?;
+    c.expect(b'(')?;
+    let mut criteria = Vec::new();
+    let mut reverse = false;
+    loop {
+        c.skip_sp();
+        if c.peek() == Some(b')') {
+            c.pos += 1;
+            break;
+        }
+        let w = c.atom()?.to_ascii_uppercase();
+        let k = match &w[..] {
+            b"REVERSE" => {
+                reverse = true;
+                continue;
+            }
+            b"ARRIVAL" => SortKey::Arrival,
+            b"CC" => SortKey::Cc,
+            b"DATE" => SortKey::Date,
+            b"FROM" => SortKey::From,
+            b"SIZE" => SortKey::Size,
+            b"SUBJECT" => SortKey::Subject,
+            b"TO" => SortKey::To,
+            _ => return Err("unknown sort criterion"),
+        };
+        criteria.push((reverse, k));
+        reverse = false;
+        if criteria.len() > 20 {
+            return Err("too many sort criteria");
+        }
+    }
+    if criteria.is_empty() || reverse {
+        return Err("bad sort criteria");
+    }
+    c.sp()?;
+    let charset = c.astring()?;
+    c.sp()?;
+    let key = search_program(c)?;
+    Ok(Command::Sort {
+        uid,
+        criteria,
+        charset,
+        key,
+    })
+}
+
+fn parse_thread(c: &mut Cursor<'_>, uid: bool) -> R<Command> {
+    c.sp()?;
+    let alg = c.atom()?.to_ascii_uppercase();
+    let references = match &alg[..] {
+        b"REFERENCES" => true,
+        b"ORDEREDSUBJECT" => false,
+        _ => return Err("unknown THREAD algorithm"),
+    };
+    c.sp()?;
+    let charset = c.astring()?;
+    c.sp()?;
+    let key = search_program(c)?;
+    Ok(Command::Thread {
+        uid,
+        references,
+        charset,
+        key,
+    })
 }
 
 fn parse_search(c: &mut Cursor<'_>, uid: bool) -> R<Command> {
@@ -1052,7 +1133,26 @@ mod tests {
                 (b"v".to_vec(), None)
             ]))
         );
-        assert_eq!(p("a SORT (DATE) UTF-8 ALL"), Command::SortThread);
+        assert_eq!(
+            p("a SORT (REVERSE DATE subject) UTF-8 ALL"),
+            Command::Sort {
+                uid: false,
+                criteria: vec![(true, SortKey::Date), (false, SortKey::Subject)],
+                charset: b"UTF-8".to_vec(),
+                key: SearchKey::And(vec![SearchKey::All])
+            }
+        );
+        assert!(matches!(
+            p("a UID THREAD REFERENCES US-ASCII SEEN"),
+            Command::Thread {
+                uid: true,
+                references: true,
+                ..
+            }
+        ));
+        bad(b"a SORT () UTF-8 ALL");
+        bad(b"a SORT (REVERSE) UTF-8 ALL");
+        bad(b"a THREAD FOO UTF-8 ALL");
     }
 
     #[test]
