@@ -95,41 +95,83 @@ fn read_msg(mb: &mut Mailbox, i: usize, header_only: bool) -> Option<(Vec<u8>, i
 }
 
 /// The 0-based indexes a set names; `bad` receives the first invalid sequence number.
-pub fn indexes(mb: &Mailbox, set: &SeqSet, uid: bool, bad: &mut Option<u32>) -> Vec<usize> {
+pub fn indexes(
+    mb: &Mailbox,
+    set: &SeqSet,
+    uid: bool,
+    bad: &mut Option<u32>,
+) -> Result<Vec<usize>, SetError> {
     let mut out = Vec::new();
+    let mut seen = if set.ranges.len() > 1 {
+        vec![false; mb.msgs.len()]
+    } else {
+        Vec::new()
+    };
+    let mut push = |i: usize, out: &mut Vec<usize>| {
+        if seen.is_empty() {
+            out.push(i);
+        } else if !seen[i] {
+            seen[i] = true;
+            out.push(i);
+        }
+    };
+    let star = |v: u32, max: u32| {
+        if v == courier_imap_proto::seqset::STAR {
+            max
+        } else {
+            v
+        }
+    };
+    // Ranges are answered in the order the client wrote them, as Courier does.
     if uid {
         let max = mb.msgs.last().map_or(0, |m| m.uid);
-        let r = set.resolve(max);
-        for (a, b) in r.ranges {
+        for &(a, b) in &set.ranges {
+            let (a, b) = (star(a, max), star(b, max));
+            let (a, b) = if a <= b { (a, b) } else { (b, a) };
             let start = mb.msgs.partition_point(|m| m.uid < a);
             for (i, m) in mb.msgs.iter().enumerate().skip(start) {
                 if m.uid > b {
                     break;
                 }
-                out.push(i);
+                push(i, &mut out);
             }
         }
     } else {
         let n = mb.exists();
-        if set.ranges.iter().any(|&(a, b)| a == 0 || b == 0) {
+        if set
+            .ranges
+            .iter()
+            .any(|&(a, b)| a != b && (a == 0 || b == 0))
+        {
+            return Err(SetError);
+        }
+        if set.ranges.iter().any(|&(a, _)| a == 0) {
             *bad = Some(0);
         }
         if n == 0 && set.has_star() {
             // `1:*` on an empty mailbox names nothing, silently (as Courier does).
-            return out;
+            return Ok(out);
         }
-        let r = set.resolve(n);
-        for (a, b) in r.ranges {
+        for &(a, b) in &set.ranges {
+            let (a, b) = (star(a, n), star(b, n));
+            let (a, b) = if a <= b { (a, b) } else { (b, a) };
+            if a == 0 {
+                continue;
+            }
             if b > n && bad.is_none() {
                 *bad = Some(a.max(n + 1));
             }
             for s in a..=b.min(n) {
-                out.push(s as usize - 1);
+                push(s as usize - 1, &mut out);
             }
         }
     }
-    out
+    Ok(out)
 }
+
+/// A sequence set that is a syntax error (`1:0`).
+#[derive(Debug)]
+pub struct SetError;
 
 fn section_spec(s: &courier_imap_proto::Section, out: &mut Vec<u8>) {
     let mut parts: Vec<String> = s.part.iter().map(u32::to_string).collect();
@@ -182,7 +224,11 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
         return;
     };
     let mut bad = None;
-    let idx = indexes(&mb, set, uid, &mut bad);
+    let Ok(idx) = indexes(&mb, set, uid, &mut bad) else {
+        s.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
+        s.selected = Some(mb);
+        return;
+    };
     let mut atts = atts.to_vec();
     if uid && !atts.contains(&FetchAtt::Uid) {
         atts.insert(0, FetchAtt::Uid);
@@ -218,14 +264,6 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
     }
     for i in idx {
         let seq = i + 1;
-        let mut flags_changed = false;
-        if sets_seen {
-            let mut f = mb.msgs[i].flags();
-            if !f.contains(Flag::Seen) {
-                f.set(Flag::Seen, true);
-                flags_changed = mb.set_flags(i, &f);
-            }
-        }
         // Load what the items need.
         let mut full: Option<Vec<u8>> = None;
         let mut header: Option<Vec<u8>> = None;
@@ -278,7 +316,6 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
         let msg = full.as_deref().map(mime::Message::parse);
         out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
         let mut first = true;
-        let mut flags_sent = false;
         for a in &atts {
             if !first {
                 out.push(b' ');
@@ -291,7 +328,6 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                 FetchAtt::Flags => {
                     out.extend_from_slice(b"FLAGS ");
                     mb.write_flags(i, &mut out);
-                    flags_sent = true;
                 }
                 FetchAtt::InternalDate => {
                     out.extend_from_slice(b"INTERNALDATE \"");
@@ -385,9 +421,17 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
             }
         }
         out.extend_from_slice(b")\r\n");
-        // The implicit \Seen is reported in a FETCH response of its own, as
-        // Courier does (RFC 3501 6.4.5 allows either form).
-        if flags_changed && !flags_sent {
+        // The implicit \Seen is set after the data and reported in a FETCH
+        // response of its own, as Courier does (RFC 3501 6.4.5 allows either form).
+        let mut flags_changed = false;
+        if sets_seen {
+            let mut f = mb.msgs[i].flags();
+            if !f.contains(Flag::Seen) {
+                f.set(Flag::Seen, true);
+                flags_changed = mb.set_flags(i, &f);
+            }
+        }
+        if flags_changed {
             out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
             mb.write_flags(i, &mut out);
             out.extend_from_slice(b")\r\n");
@@ -433,7 +477,11 @@ pub fn store(
         return;
     }
     let mut bad = None;
-    let idx = indexes(&mb, set, uid, &mut bad);
+    let Ok(idx) = indexes(&mb, set, uid, &mut bad) else {
+        s.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
+        s.selected = Some(mb);
+        return;
+    };
     let mut out = std::mem::take(&mut s.conn.out);
     if let Some(n) = bad {
         out.extend_from_slice(format!("* NO Invalid message sequence number: {n}\r\n").as_bytes());
@@ -524,11 +572,6 @@ pub fn store(
     if kw_changed && let Some(k) = mb.kw.as_mut() {
         let _ = k.consolidate();
     }
-    let names = mb.keyword_names();
-    if names != mb.announced {
-        mb.announced = names;
-        crate::session::write_flags_lines(&mb, &mut out);
-    }
     if !silent {
         for i in changed_idx {
             out.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
@@ -539,6 +582,13 @@ pub fn store(
             mb.write_flags(i, &mut out);
             out.extend_from_slice(b")\r\n");
         }
+    }
+    // The keyword list changed: FLAGS and PERMANENTFLAGS after the FETCH
+    // responses, as Courier orders them.
+    let names = mb.keyword_names();
+    if names != mb.announced {
+        mb.announced = names;
+        crate::session::write_flags_lines(&mb, &mut out);
     }
     if over_quota {
         out.extend_from_slice(
@@ -586,7 +636,11 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
         return;
     }
     let mut bad = None;
-    let idx = indexes(&mb, set, uid, &mut bad);
+    let Ok(idx) = indexes(&mb, set, uid, &mut bad) else {
+        s.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
+        s.selected = Some(mb);
+        return;
+    };
     if let Some(n) = bad {
         s.conn
             .put(format!("* NO Invalid message sequence number: {n}\r\n"));

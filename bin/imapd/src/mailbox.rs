@@ -264,19 +264,23 @@ impl Mailbox {
         }
         let recent: HashSet<u32> = scan.assigned.iter().map(|(u, _)| *u).collect();
         let now: HashMap<u32, &String> = scan.messages.iter().map(|(u, n)| (*u, n)).collect();
-        // Expunges, highest sequence number first so each number stays right.
-        if allow_expunge {
-            let mut i = self.msgs.len();
-            while i > 0 {
-                i -= 1;
-                if !now.contains_key(&self.msgs[i].uid) {
-                    let gone = self.msgs.remove(i);
+        // Expunges in ascending order, each number valid after the previous ones
+        // (Courier's order).
+        if allow_expunge && self.msgs.iter().any(|m| !now.contains_key(&m.uid)) {
+            let mut kept = Vec::with_capacity(self.msgs.len());
+            let mut removed = 0u32;
+            for (i, m) in std::mem::take(&mut self.msgs).into_iter().enumerate() {
+                if now.contains_key(&m.uid) {
+                    kept.push(m);
+                } else {
                     if let Some(k) = &mut self.kw {
-                        k.forget(gone.base().as_bytes());
+                        k.forget(m.base().as_bytes());
                     }
-                    ch.expunged.push(i as u32 + 1);
+                    ch.expunged.push(i as u32 + 1 - removed);
+                    removed += 1;
                 }
             }
+            self.msgs = kept;
         }
         // Flag changes.
         for (i, m) in self.msgs.iter_mut().enumerate() {
@@ -310,31 +314,34 @@ impl Mailbox {
             ch.exists = Some(self.exists());
             ch.recent = Some(self.recent_count());
         }
-        // Keyword changes by others.
-        if let Some(k) = &mut self.kw
-            && k.refresh().unwrap_or(false)
-        {
-            // Report every message whose keywords may have changed: cheap enough
-            // compared with the file work, and correct.
-            let names = self.keyword_names();
-            if names != self.announced {
-                ch.new_keywords = true;
-                self.announced = names;
-            }
-            let seen: HashSet<u32> = ch.flag_changes.iter().copied().collect();
-            for i in 0..self.msgs.len() {
-                if !seen.contains(&(i as u32 + 1))
-                    && self
-                        .kw
-                        .as_ref()
-                        .is_some_and(|k| k.keywords(self.msgs[i].base().as_bytes()).len() > 0)
-                {
-                    // Without a per-message change log we cannot tell which ones
-                    // changed; report those that have keywords.
-                    ch.flag_changes.push(i as u32 + 1);
+        // Keyword changes by others: compare each message's keywords before and
+        // after re-reading the files.
+        if let Some(k) = &mut self.kw {
+            let before: HashMap<Vec<u8>, Vec<Vec<u8>>> = k
+                .messages()
+                .filter(|(_, kw)| kw.len() > 0)
+                .map(|(m, kw)| (m.to_vec(), kw.map(<[u8]>::to_vec).collect()))
+                .collect();
+            if k.refresh().unwrap_or(false) {
+                let seen: HashSet<u32> = ch.flag_changes.iter().copied().collect();
+                for (i, m) in self.msgs.iter().enumerate() {
+                    let now_kw: Vec<Vec<u8>> = k
+                        .keywords(m.base().as_bytes())
+                        .map(<[u8]>::to_vec)
+                        .collect();
+                    let old_kw = before.get(m.base().as_bytes()).cloned().unwrap_or_default();
+                    if now_kw != old_kw && !seen.contains(&(i as u32 + 1)) {
+                        ch.flag_changes.push(i as u32 + 1);
+                    }
                 }
+                ch.flag_changes.sort_unstable();
             }
-            ch.flag_changes.sort_unstable();
+        }
+        // The keyword list grew or shrank (new keywords, expunged last users).
+        let names = self.keyword_names();
+        if names != self.announced {
+            ch.new_keywords = true;
+            self.announced = names;
         }
         // Vanished messages kept for now must be looked at again next time.
         self.stamps = if allow_expunge || self.msgs.len() == scan.messages.len() {

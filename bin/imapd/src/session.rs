@@ -403,14 +403,15 @@ impl Session {
                         )
                     })
                     .collect();
-                eprintln!(
-                    "INFO: ID, user={}, ip=[{}], port=[{}]{}{}",
-                    self.cfg.user,
-                    self.cfg.ip,
-                    self.cfg.port,
-                    if fields.is_empty() { "" } else { ", " },
-                    courier_common_escape(&fields.join(", "))
-                );
+                if !fields.is_empty() {
+                    eprintln!(
+                        "INFO: ID, user={}, ip=[{}], port=[{}], {}",
+                        self.cfg.user,
+                        self.cfg.ip,
+                        self.cfg.port,
+                        courier_common_escape(&fields.join(", "))
+                    );
+                }
                 let fields = std::env::var("IMAP_ID_FIELDS")
                     .ok()
                     .and_then(|v| v.trim().parse::<u32>().ok())
@@ -561,7 +562,7 @@ impl Session {
     /// Decodes a mailbox argument and finds its directory; answers the error itself.
     pub(crate) fn mailbox_dir(&mut self, tag: &str, raw: &[u8]) -> Option<(String, PathBuf)> {
         let Ok(name) = folders::decode(raw, self.utf8) else {
-            self.no(tag, "Invalid mailbox name.");
+            self.no(tag, "Mailbox does not exist, or must be subscribed to.");
             return None;
         };
         match folders::resolve(&self.root, &name) {
@@ -638,7 +639,7 @@ impl Session {
 
     fn create(&mut self, tag: &str, raw: &[u8]) {
         let Ok(name) = folders::decode(raw, self.utf8) else {
-            return self.no(tag, "Invalid mailbox name.");
+            return self.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
         };
         if name == "INBOX" {
             return self.no(tag, "INBOX already exists!");

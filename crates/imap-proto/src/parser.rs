@@ -332,6 +332,8 @@ pub fn parse_command(buf: &[u8]) -> Result<Tagged, ParseError> {
                         | b"STATUS"
                 )
             );
+            // A malformed date is a syntax error too (RFC 3501 9 `date`).
+            let bad = bad || reason == "bad date";
             Err(ParseError { tag, reason, bad })
         }
     }
