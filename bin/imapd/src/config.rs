@@ -39,6 +39,10 @@ pub mod vars {
     pub const IMAP_TRASHFOLDERNAME: &str = "IMAP_TRASHFOLDERNAME";
     /// Largest APPEND message in bytes (ours; default 256 MiB).
     pub const IMAP_MAXMESSAGESIZE: &str = "IMAP_MAXMESSAGESIZE";
+    /// EXPUNGE moves to Trash.
+    pub const IMAP_MOVE_EXPUNGE_TO_TRASH: &str = "IMAP_MOVE_EXPUNGE_TO_TRASH";
+    /// Folders purged of old messages at login and logout.
+    pub const IMAP_EMPTYTRASH: &str = "IMAP_EMPTYTRASH";
     /// SORT/THREAD disabled.
     pub const IMAP_DISABLETHREADSORT: &str = "IMAP_DISABLETHREADSORT";
     /// Remote address for log lines.
@@ -97,6 +101,30 @@ pub struct Config {
     pub port: String,
     /// The session runs over TLS (`IMAP_TLS`).
     pub tls: bool,
+    /// EXPUNGE moves `\Deleted` messages into the Trash folder.
+    pub expunge_to_trash: bool,
+    /// `(folder, days)` purged at login and LOGOUT (`IMAP_EMPTYTRASH`).
+    pub empty_trash: Vec<(String, u64)>,
+}
+
+/// Parses `IMAP_EMPTYTRASH`: a bare number of days for the Trash folder, or
+/// `folder:days` items separated by commas; days not a positive number count as 1.
+pub fn parse_empty_trash(v: &str, trash: &str) -> Vec<(String, u64)> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Vec::new();
+    }
+    let days = |d: &str| d.trim().parse::<i64>().ok().filter(|&n| n > 0).unwrap_or(1) as u64;
+    if !v.contains(':') {
+        return vec![(trash.to_string(), days(v))];
+    }
+    v.split(',')
+        .filter_map(|item| {
+            let (f, d) = item.split_once(':')?;
+            let f = f.trim();
+            (!f.is_empty()).then(|| (f.to_string(), days(d)))
+        })
+        .collect()
 }
 
 impl Config {
@@ -123,6 +151,10 @@ impl Config {
         // IMAP_ACL would add `ACL ACL2=UNION`; the ACL commands come with the
         // shared-folder work, so they are not advertised yet.
         let _ = vars::IMAP_ACL;
+        let expunge_to_trash = truthy(vars::IMAP_MOVE_EXPUNGE_TO_TRASH, false);
+        if expunge_to_trash {
+            caps.push("XMAGICTRASH".into());
+        }
         for extra in [
             "LITERAL+",
             "MOVE",
@@ -153,7 +185,7 @@ impl Config {
         {
             limits.max_append = n;
         }
-        Config {
+        let mut cfg = Config {
             login_tag: env(vars::IMAPLOGINTAG).filter(|t| !t.is_empty()),
             user,
             capability: caps.join(" "),
@@ -182,7 +214,12 @@ impl Config {
             ip: env(vars::TCPREMOTEIP).unwrap_or_else(|| "127.0.0.1".into()),
             port: env(vars::TCPREMOTEPORT).unwrap_or_else(|| "0".into()),
             tls,
-        }
+            expunge_to_trash,
+            empty_trash: Vec::new(),
+        };
+        cfg.empty_trash =
+            parse_empty_trash(&env(vars::IMAP_EMPTYTRASH).unwrap_or_default(), &cfg.trash);
+        cfg
     }
 
     /// umask and the address-space limit, as Courier's start script applies them.
@@ -198,5 +235,27 @@ impl Config {
                 let _ = setrlimit(Resource::RLIMIT_AS, soft, hard);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_trash_grammar() {
+        assert_eq!(
+            parse_empty_trash("7", "Trash"),
+            vec![("Trash".to_string(), 7)]
+        );
+        assert_eq!(
+            parse_empty_trash("Trash:7,Sent:30,bogus,Lists.Foo:x", "Trash"),
+            vec![
+                ("Trash".to_string(), 7),
+                ("Sent".to_string(), 30),
+                ("Lists.Foo".to_string(), 1)
+            ]
+        );
+        assert!(parse_empty_trash("", "Trash").is_empty());
     }
 }

@@ -101,6 +101,7 @@ impl Session {
             "INFO: LOGIN, user={}, ip=[{}], port=[{}], protocol=IMAP",
             self.cfg.user, self.cfg.ip, self.cfg.port
         );
+        self.empty_trash();
         match self.cfg.login_tag.clone() {
             Some(tag) => self.conn.put(format!("{tag} OK LOGIN Ok.\r\n")),
             None => self.conn.put("* PREAUTH Ready.\r\n"),
@@ -138,6 +139,7 @@ impl Session {
                         self.errors = 0;
                         let tag = String::from_utf8_lossy(&tag).into_owned();
                         if matches!(command, Command::Logout) {
+                            self.empty_trash();
                             self.conn.put("* BYE Courier-IMAP server shutting down\r\n");
                             self.conn.put(format!("{tag} OK LOGOUT completed\r\n"));
                             self.conn.flush();
@@ -1029,6 +1031,7 @@ impl Session {
     /// quota does not change: `\Deleted` messages are not counted (formats.md 4.4).
     /// The caller reports the expunges by rescanning.
     pub(crate) fn expunge_files(&mut self, uids: Option<&SeqSet>) -> usize {
+        let trash = self.magic_trash();
         let Some(mb) = self.selected.as_mut() else {
             return 0;
         };
@@ -1047,6 +1050,18 @@ impl Session {
                 continue;
             }
             let path = mb.file(i);
+            if let Some(t) = &trash {
+                // IMAP_MOVE_EXPUNGE_TO_TRASH: into Trash without \Deleted and \Draft.
+                let mut f = m.flags();
+                f.set(courier_maildir::name::Flag::Trashed, false);
+                f.set(courier_maildir::name::Flag::Draft, false);
+                let target = t.join("cur").join(f.file_name(m.base()));
+                match std::fs::rename(&path, &target) {
+                    Ok(()) => removed += 1,
+                    Err(e) => eprintln!("ERR: imapd: EXPUNGE to {}: {e}", target.display()),
+                }
+                continue;
+            }
             match std::fs::remove_file(&path) {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -1057,6 +1072,72 @@ impl Session {
             self.write_changes(&ch);
         }
         removed
+    }
+
+    /// The Trash folder EXPUNGE moves into (IMAP_MOVE_EXPUNGE_TO_TRASH), created
+    /// when missing; None when expunging deletes.
+    fn magic_trash(&self) -> Option<PathBuf> {
+        if !self.cfg.expunge_to_trash {
+            return None;
+        }
+        let mb = self.selected.as_ref()?;
+        if self.is_trash(&mb.name) {
+            return None;
+        }
+        let dir = self.root.join(format!(".{}", self.cfg.trash));
+        if !folders::is_usable(&self.root, &dir) {
+            courier_maildir::layout::create_folder(&self.root, &self.cfg.trash).ok()?;
+        }
+        Some(dir)
+    }
+
+    /// IMAP_EMPTYTRASH: deletes messages older than the configured days (by
+    /// ctime, which changes when a message is moved in) from each listed folder,
+    /// giving their size back to the quota unless the folder is Trash.
+    pub(crate) fn empty_trash(&self) {
+        use std::os::unix::fs::MetadataExt;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let (mut bytes, mut count) = (0i64, 0i64);
+        for (folder, days) in &self.cfg.empty_trash {
+            let Ok(dir) = courier_maildir::layout::folder_path(&self.root, folder) else {
+                continue;
+            };
+            if !folders::is_usable(&self.root, &dir) {
+                continue;
+            }
+            let _ = courier_maildir::delivery::move_new_to_cur(&dir);
+            let limit = now - (*days as i64).saturating_mul(86400);
+            let Ok(rd) = std::fs::read_dir(dir.join("cur")) else {
+                continue;
+            };
+            let counts = folder != &self.cfg.trash;
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let Ok(meta) = e.metadata() else { continue };
+                if meta.ctime() >= limit {
+                    continue;
+                }
+                if std::fs::remove_file(e.path()).is_ok()
+                    && counts
+                    && !courier_maildir::name::Flags::from_file_name(&name)
+                        .contains(courier_maildir::name::Flag::Trashed)
+                {
+                    bytes +=
+                        courier_maildir::name::size_from_name(&name).unwrap_or(meta.len()) as i64;
+                    count += 1;
+                }
+            }
+        }
+        if count > 0
+            && let Ok(Some(mut q)) = QuotaFile::open(&self.root)
+        {
+            let _ = q.add(-bytes, -count);
+        }
     }
 
     fn expunge(&mut self, tag: &str, uids: Option<SeqSet>) {
