@@ -836,6 +836,7 @@ fn move_one(mb: &mut Mailbox, i: usize, dir: &Path) -> std::io::Result<String> {
 /// messages, in constant memory.
 pub struct AppendWriter {
     tmp: TmpFile,
+    dir: PathBuf,
     pending_cr: bool,
     buf: Vec<u8>,
 }
@@ -845,6 +846,7 @@ impl AppendWriter {
     pub fn new(dir: &Path) -> Result<AppendWriter, courier_maildir::MaildirError> {
         Ok(AppendWriter {
             tmp: TmpFile::create(dir, None, None, MESSAGE_MODE)?,
+            dir: dir.to_path_buf(),
             pending_cr: false,
             buf: Vec::with_capacity(64 * 1024),
         })
@@ -877,7 +879,10 @@ impl AppendWriter {
         self.tmp.size() + u64::from(self.pending_cr)
     }
 
-    /// Links the message into `cur/` with `flags` and the INTERNALDATE `mtime`.
+    /// Moves the message into `cur/` with `flags` and the INTERNALDATE `mtime`.
+    /// The data is synced first (an acknowledged APPEND survives a crash of the
+    /// server); the directory entry is left to the file system's journal, as
+    /// Courier does, which keeps APPEND to one sync.
     pub fn commit(
         mut self,
         flags: &Flags,
@@ -886,6 +891,17 @@ impl AppendWriter {
         if self.pending_cr {
             self.tmp.write_all(b"\r")?;
         }
-        self.tmp.commit_cur(flags, mtime)
+        let path = self.tmp.path().to_path_buf();
+        let io = |e: std::io::Error| courier_maildir::MaildirError::io(&path, e);
+        if let Some(t) = mtime {
+            self.tmp.file().set_modified(t).map_err(io)?;
+        }
+        self.tmp.file().sync_data().map_err(io)?;
+        let meta = self.tmp.file().metadata().map_err(io)?;
+        let size = self.tmp.size();
+        let base = new_name(Some(size), meta.dev(), meta.ino());
+        let target = self.dir.join("cur").join(flags.file_name(&base));
+        self.tmp.rename_to_unsynced(&target)?;
+        Ok(target)
     }
 }

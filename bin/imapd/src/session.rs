@@ -1385,6 +1385,9 @@ pub(crate) fn uid_after_add(
     bases: &[String],
     locking: bool,
 ) -> Option<(u32, Vec<u32>)> {
+    if let Ok(Some(r)) = courier_maildir::appenduid::assign(dir, bases, locking) {
+        return Some(r);
+    }
     let scan = uiddb::scan(dir, locking).ok()?;
     let map: std::collections::HashMap<&str, u32> = scan
         .db
