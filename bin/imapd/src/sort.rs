@@ -86,7 +86,8 @@ pub fn base_subject(v: &[u8]) -> (Vec<u8>, bool) {
         // (2) trailing "(fwd)" and blanks.
         loop {
             let t = s.trim_end().to_string();
-            if t.len() >= 5 && t[t.len() - 5..].eq_ignore_ascii_case("(fwd)") {
+            let tail = t.len().checked_sub(5).and_then(|k| t.get(k..));
+            if tail.is_some_and(|x| x.eq_ignore_ascii_case("(fwd)")) {
                 s = t[..t.len() - 5].to_string();
                 reply = true;
             } else {
@@ -115,7 +116,10 @@ pub fn base_subject(v: &[u8]) -> (Vec<u8>, bool) {
             break;
         }
         // (4) "[fwd:" ... "]".
-        if s.len() > 6 && s[..5].eq_ignore_ascii_case("[fwd:") && s.ends_with(']') {
+        if s.len() > 6
+            && s.get(..5).is_some_and(|x| x.eq_ignore_ascii_case("[fwd:"))
+            && s.ends_with(']')
+        {
             s = s[5..s.len() - 1].trim().to_string();
             reply = true;
         }
@@ -615,6 +619,28 @@ mod tests {
         assert_eq!(base_subject(b"re[2]: again").0, b"AGAIN");
         assert_eq!(base_subject(b"[only blob]").0, b"[ONLY BLOB]");
         assert!(!base_subject(b"plain").1);
+        // Multi-byte characters where the ASCII markers would be.
+        assert_eq!(
+            base_subject("Grüße aus München".as_bytes()).0,
+            "GRÜSSE AUS MÜNCHEN".as_bytes()
+        );
+        assert_eq!(base_subject("ßßß".as_bytes()).0, "SSSSSS".as_bytes());
+        assert_eq!(
+            base_subject("[fwd:ß]ü".as_bytes()).0,
+            "Ü".as_bytes()
+        );
+        for s in [
+            "é",
+            "(fwdé",
+            "éé(fwd)",
+            "Re:",
+            "[",
+            "[]",
+            "re[",
+            "Fwd: [x] (fwd)",
+        ] {
+            let _ = base_subject(s.as_bytes());
+        }
     }
 
     #[test]
