@@ -572,6 +572,14 @@ pub fn store(
     if kw_changed && let Some(k) = mb.kw.as_mut() {
         let _ = k.consolidate();
     }
+    // A keyword added to the folder is announced (FLAGS, PERMANENTFLAGS) before
+    // the FETCH responses, one that went away after them, as Courier orders them.
+    let names = mb.keyword_names();
+    let grew = names.iter().any(|n| !mb.announced.contains(n));
+    if grew {
+        mb.announced = names;
+        crate::session::write_flags_lines(&mb, &mut out);
+    }
     if !silent {
         for i in changed_idx {
             out.extend_from_slice(format!("* {} FETCH (", i + 1).as_bytes());
@@ -583,8 +591,6 @@ pub fn store(
             out.extend_from_slice(b")\r\n");
         }
     }
-    // The keyword list changed: FLAGS and PERMANENTFLAGS after the FETCH
-    // responses, as Courier orders them.
     let names = mb.keyword_names();
     if names != mb.announced {
         mb.announced = names;

@@ -295,7 +295,7 @@ impl Mailbox {
         }
         // New messages.
         let max = self.msgs.last().map_or(0, |m| m.uid);
-        let before = self.msgs.len();
+        let old_count = self.msgs.len();
         for (uid, n) in &scan.messages {
             if *uid > max {
                 if let Some(k) = &mut self.kw {
@@ -310,7 +310,7 @@ impl Mailbox {
             }
         }
         self.next_uid = scan.db.next_uid;
-        if self.msgs.len() != before || !ch.expunged.is_empty() {
+        if self.msgs.len() != old_count || !ch.expunged.is_empty() {
             ch.exists = Some(self.exists());
             ch.recent = Some(self.recent_count());
         }
@@ -324,7 +324,9 @@ impl Mailbox {
                 .collect();
             if k.refresh().unwrap_or(false) {
                 let seen: HashSet<u32> = ch.flag_changes.iter().copied().collect();
-                for (i, m) in self.msgs.iter().enumerate() {
+                // Messages new in this scan are not reported: the client fetches
+                // their flags anyway.
+                for (i, m) in self.msgs.iter().enumerate().take(old_count) {
                     let now_kw: Vec<Vec<u8>> = k
                         .keywords(m.base().as_bytes())
                         .map(<[u8]>::to_vec)

@@ -574,7 +574,7 @@ impl Session {
                 None
             }
             Err(_) => {
-                self.no(tag, "Invalid mailbox name.");
+                self.no(tag, "Mailbox does not exist, or must be subscribed to.");
                 None
             }
         }

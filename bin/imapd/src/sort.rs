@@ -625,10 +625,7 @@ mod tests {
             "GRÜSSE AUS MÜNCHEN".as_bytes()
         );
         assert_eq!(base_subject("ßßß".as_bytes()).0, "SSSSSS".as_bytes());
-        assert_eq!(
-            base_subject("[fwd:ß]ü".as_bytes()).0,
-            "Ü".as_bytes()
-        );
+        assert_eq!(base_subject("[fwd:ß]ü".as_bytes()).0, "Ü".as_bytes());
         for s in [
             "é",
             "(fwdé",
