@@ -400,3 +400,56 @@ impl Drop for ShmDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A 60 MB message under the default IMAP_ULIMITD (128 MiB): the whole message,
+/// its text and its size are streamed, its structure is refused, nothing aborts.
+#[test]
+fn a_huge_message_is_streamed_within_the_memory_limit() {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        e2e::skip(
+            "a_huge_message_is_streamed_within_the_memory_limit",
+            "prlimit not installed",
+        );
+        return;
+    }
+    let (s, m) = maildir("imapd-bad-bigmsg");
+    let mut body = b"From: a@b\nSubject: big\n\n".to_vec();
+    let line = [b'x'; 99];
+    while body.len() < 60 << 20 {
+        body.extend_from_slice(&line);
+        body.push(b'\n');
+    }
+    let lines = body.iter().filter(|&&c| c == b'\n').count();
+    std::fs::write(m.join("cur/1.M1P1.h:2,"), &body).unwrap();
+    let total = body.len() + body.iter().filter(|&&c| c == b'\n').count();
+    let mut cmd = Command::new("prlimit");
+    cmd.arg(format!("--as={}", 131_072u64 * 1024))
+        .arg(ours("imapd"))
+        .arg("Maildir");
+    let mut c = Imap::start_cmd(cmd, s.path());
+    c.cmd("a", "SELECT INBOX");
+    let r = c.cmd(
+        "b",
+        "FETCH 1 (RFC822.SIZE BODY.PEEK[]<0.20> BODY.PEEK[TEXT]<0.5>)",
+    );
+    assert_eq!(
+        r[0],
+        format!("* 1 FETCH (RFC822.SIZE {total} BODY[]<0> {{20}}\r\n")
+    );
+    assert_eq!(r[1], "From: a@b\r\n");
+    assert_eq!(r[2], "Subject:  BODY[TEXT]<0> {5}\r\n");
+    let r = c.cmd("c", "FETCH 1 BODY[]");
+    assert_eq!(r[0], format!("* 1 FETCH (BODY[] {{{total}}}\r\n"));
+    assert_eq!(r.len(), 1 + lines + 3, "{:?}", &r[r.len() - 3..]);
+    assert!(
+        r.iter()
+            .any(|l| l == "* 1 FETCH (FLAGS (\\Seen \\Recent))\r\n")
+    );
+    let r = c.cmd("d", "FETCH 1 BODYSTRUCTURE");
+    assert_eq!(
+        r[0],
+        "* NO Message 1 is too large to show its structure.\r\n"
+    );
+    assert_eq!(last(&c.cmd("e", "NOOP")), "e OK NOOP completed\r\n");
+    c.finish();
+}

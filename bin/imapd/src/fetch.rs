@@ -264,6 +264,9 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
     }
     for i in idx {
         let seq = i + 1;
+        if (needs_full || needs_size) && big_fetch(s, &mut mb, i, &atts, &mut out) {
+            continue;
+        }
         // Load what the items need.
         let mut full: Option<Vec<u8>> = None;
         let mut header: Option<Vec<u8>> = None;
@@ -910,4 +913,291 @@ impl AppendWriter {
         self.tmp.rename_to_unsynced(&target)?;
         Ok(target)
     }
+}
+
+/// Messages larger than this are never read into memory for FETCH of the whole
+/// message, its header, size or text: they are streamed.
+const STREAM_OVER: u64 = 8 << 20;
+/// Messages larger than this are not parsed (BODYSTRUCTURE, parts): parsing holds
+/// the message twice, and the process must stay within IMAP_ULIMITD.
+const PARSE_LIMIT: u64 = 40 << 20;
+
+/// FETCH of one big message without holding it in memory. Returns false when the
+/// message is small enough for the ordinary path.
+fn big_fetch(
+    s: &mut Session,
+    mb: &mut Mailbox,
+    i: usize,
+    atts: &[FetchAtt],
+    out: &mut Vec<u8>,
+) -> bool {
+    let seq = i + 1;
+    let meta = match std::fs::symlink_metadata(mb.file(i)) {
+        Ok(m) => m,
+        Err(_) if mb.refind(i) => match std::fs::symlink_metadata(mb.file(i)) {
+            Ok(m) => m,
+            Err(_) => return false,
+        },
+        Err(_) => return false,
+    };
+    if meta.len() <= STREAM_OVER {
+        return false;
+    }
+    let whole = |a: &FetchAtt| match a {
+        FetchAtt::Rfc822 => true,
+        FetchAtt::Section { section, .. } => section.part.is_empty() && section.text.is_none(),
+        _ => false,
+    };
+    let header_only = |a: &FetchAtt| match a {
+        FetchAtt::Envelope | FetchAtt::Rfc822Header => true,
+        FetchAtt::Section { section, .. } => {
+            section.part.is_empty()
+                && matches!(
+                    section.text,
+                    Some(
+                        SectionText::Header
+                            | SectionText::HeaderFields(_)
+                            | SectionText::HeaderFieldsNot(_)
+                    )
+                )
+        }
+        _ => false,
+    };
+    let text = |a: &FetchAtt| match a {
+        FetchAtt::Rfc822Text => true,
+        FetchAtt::Section { section, .. } => {
+            section.part.is_empty() && section.text == Some(SectionText::Text)
+        }
+        _ => false,
+    };
+    let needs_parse = atts.iter().any(|a| {
+        matches!(
+            a,
+            FetchAtt::Body | FetchAtt::BodyStructure | FetchAtt::Section { .. }
+        ) && !whole(a)
+            && !header_only(a)
+            && !text(a)
+    });
+    if needs_parse {
+        if meta.len() <= PARSE_LIMIT {
+            return false;
+        }
+        out.extend_from_slice(
+            format!("* NO Message {seq} is too large to show its structure.\r\n").as_bytes(),
+        );
+        return true;
+    }
+    let path = mb.file(i);
+    // The header, as Courier serves it, and where the body starts in the file.
+    let Some((raw_header, _)) = read_msg(mb, i, true) else {
+        out.extend_from_slice(format!("* NO Cannot open message {seq}\r\n").as_bytes());
+        return true;
+    };
+    let header = mime::crlf::from_maildir(&raw_header).into_owned();
+    let body_offset = raw_header.len() as u64;
+    if mb.msgs[i].size == 0
+        && let Some(n) = stream_len(&path)
+    {
+        mb.msgs[i].size = u32::try_from(n).unwrap_or(u32::MAX);
+        mb.sizes_dirty += 1;
+    }
+    let total = u64::from(mb.msgs[i].size);
+    let header_len = header.len() as u64;
+    let sets_seen = !mb.read_only
+        && atts.iter().any(|a| {
+            matches!(
+                a,
+                FetchAtt::Rfc822 | FetchAtt::Rfc822Text | FetchAtt::Section { peek: false, .. }
+            )
+        });
+    out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+    for (k, a) in atts.iter().enumerate() {
+        if k > 0 {
+            out.push(b' ');
+        }
+        match a {
+            FetchAtt::Uid => out.extend_from_slice(format!("UID {}", mb.msgs[i].uid).as_bytes()),
+            FetchAtt::Flags => {
+                out.extend_from_slice(b"FLAGS ");
+                mb.write_flags(i, out);
+            }
+            FetchAtt::InternalDate => {
+                out.extend_from_slice(b"INTERNALDATE \"");
+                out.extend_from_slice(mime::date::format_date_time(meta.mtime(), 0).as_bytes());
+                out.push(b'"');
+            }
+            FetchAtt::Rfc822Size => {
+                out.extend_from_slice(format!("RFC822.SIZE {total}").as_bytes())
+            }
+            FetchAtt::Envelope => {
+                out.extend_from_slice(b"ENVELOPE ");
+                out.extend_from_slice(&mime::envelope_from_header(&header));
+            }
+            FetchAtt::Rfc822Header => {
+                out.extend_from_slice(b"RFC822.HEADER ");
+                s.header_bytes += header_len;
+                literal(out, &header);
+            }
+            FetchAtt::Section {
+                section, partial, ..
+            } if header_only(a) => {
+                out.extend_from_slice(b"BODY[");
+                section_spec(section, out);
+                out.push(b']');
+                let m = mime::Message::parse(&header);
+                let d = m.section(&to_mime_section(section)).unwrap_or_default();
+                let d = slice_partial(&d, *partial, out);
+                s.header_bytes += d.len() as u64;
+                literal(out, d);
+            }
+            _ => {
+                // The whole message or its text, streamed.
+                let (start, len) = if text(a) {
+                    (header_len, total.saturating_sub(header_len))
+                } else {
+                    (0, total)
+                };
+                let partial = match a {
+                    FetchAtt::Section { partial, .. } => *partial,
+                    _ => None,
+                };
+                match a {
+                    FetchAtt::Rfc822 => out.extend_from_slice(b"RFC822"),
+                    FetchAtt::Rfc822Text => out.extend_from_slice(b"RFC822.TEXT"),
+                    FetchAtt::Section { section, .. } => {
+                        out.extend_from_slice(b"BODY[");
+                        section_spec(section, out);
+                        out.push(b']');
+                    }
+                    _ => {}
+                }
+                let (off, n) = match partial {
+                    Some((o, l)) => {
+                        out.extend_from_slice(format!("<{o}>").as_bytes());
+                        let o = u64::from(o).min(len);
+                        (o, u64::from(l).min(len - o))
+                    }
+                    None => (0, len),
+                };
+                out.extend_from_slice(format!(" {{{n}}}\r\n").as_bytes());
+                s.body_bytes += n;
+                // Canonical offset `start + off` onwards, `n` bytes. The header part
+                // is in memory; the rest comes from the file.
+                let mut skip = start + off;
+                let mut left = n;
+                if skip < header_len {
+                    let h = &header[skip as usize..];
+                    let take = (h.len() as u64).min(left) as usize;
+                    out.extend_from_slice(&h[..take]);
+                    left -= take as u64;
+                    skip = 0;
+                } else {
+                    skip -= header_len;
+                }
+                if left > 0 {
+                    s.conn.out = std::mem::take(out);
+                    s.conn.flush();
+                    if !stream_canonical(&path, body_offset, skip, left, &mut s.conn) {
+                        // The file changed under us and the promised literal cannot
+                        // be completed: end the session rather than leave the
+                        // client waiting for bytes that never come.
+                        s.conn.broken = true;
+                    }
+                    *out = std::mem::take(&mut s.conn.out);
+                }
+            }
+        }
+    }
+    out.extend_from_slice(b")\r\n");
+    if sets_seen {
+        let mut f = mb.msgs[i].flags();
+        if !f.contains(Flag::Seen) {
+            f.set(Flag::Seen, true);
+            if mb.set_flags(i, &f) {
+                out.extend_from_slice(format!("* {seq} FETCH (FLAGS ").as_bytes());
+                mb.write_flags(i, out);
+                out.extend_from_slice(b")\r\n");
+            }
+        }
+    }
+    true
+}
+
+fn slice_partial<'d>(d: &'d [u8], partial: Option<(u32, u32)>, out: &mut Vec<u8>) -> &'d [u8] {
+    match partial {
+        Some((off, len)) => {
+            out.extend_from_slice(format!("<{off}> ").as_bytes());
+            let o = (off as usize).min(d.len());
+            let e = o.saturating_add(len as usize).min(d.len());
+            &d[o..e]
+        }
+        None => {
+            out.push(b' ');
+            d
+        }
+    }
+}
+
+/// CRLF size of a file, read in chunks (every LF counts as CRLF, like Courier).
+fn stream_len(path: &Path) -> Option<u64> {
+    let mut f = open_msg(path).ok()?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => return Some(n),
+            Ok(k) => n += k as u64 + buf[..k].iter().filter(|&&c| c == b'\n').count() as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Writes `n` canonical bytes of the file's body (which starts at raw offset
+/// `body_offset`), skipping the first `skip` canonical bytes, to the connection.
+fn stream_canonical(
+    path: &Path,
+    body_offset: u64,
+    mut skip: u64,
+    mut n: u64,
+    conn: &mut crate::io::Conn,
+) -> bool {
+    use std::io::{Seek, SeekFrom};
+    let Ok(mut f) = open_msg(path) else {
+        return false;
+    };
+    if f.seek(SeekFrom::Start(body_offset)).is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut conv = Vec::with_capacity(130 * 1024);
+    while n > 0 {
+        let k = match f.read(&mut buf) {
+            Ok(0) => return false,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        };
+        conv.clear();
+        for &c in &buf[..k] {
+            if c == b'\n' {
+                conv.push(b'\r');
+            }
+            conv.push(c);
+        }
+        let mut part = &conv[..];
+        if skip > 0 {
+            let sk = (skip as usize).min(part.len());
+            part = &part[sk..];
+            skip -= sk as u64;
+        }
+        let take = (part.len() as u64).min(n) as usize;
+        conn.out.extend_from_slice(&part[..take]);
+        n -= take as u64;
+        conn.flush();
+        if conn.broken {
+            return false;
+        }
+    }
+    true
 }
