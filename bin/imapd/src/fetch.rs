@@ -920,7 +920,7 @@ impl AppendWriter {
 const STREAM_OVER: u64 = 8 << 20;
 /// Messages larger than this are not parsed (BODYSTRUCTURE, parts): parsing holds
 /// the message twice, and the process must stay within IMAP_ULIMITD.
-const PARSE_LIMIT: u64 = 40 << 20;
+pub const PARSE_LIMIT: u64 = 40 << 20;
 
 /// FETCH of one big message without holding it in memory. Returns false when the
 /// message is small enough for the ordinary path.
@@ -1139,7 +1139,7 @@ fn slice_partial<'d>(d: &'d [u8], partial: Option<(u32, u32)>, out: &mut Vec<u8>
 }
 
 /// CRLF size of a file, read in chunks (every LF counts as CRLF, like Courier).
-fn stream_len(path: &Path) -> Option<u64> {
+pub fn stream_len(path: &Path) -> Option<u64> {
     let mut f = open_msg(path).ok()?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut n = 0u64;

@@ -206,6 +206,17 @@ pub fn matching(mb: &mut Mailbox, key: &SearchKey) -> Vec<usize> {
     for i in 0..mb.msgs.len() {
         let mut mtime = 0;
         let mut data: Option<Vec<u8>> = None;
+        // A message too big to hold twice in memory: its header and size only
+        // (BODY and TEXT do not match in it).
+        let mut big_size = None;
+        let mut n = n;
+        if n == Need::Full
+            && let Ok(meta) = std::fs::metadata(mb.file(i))
+            && meta.len() > crate::fetch::PARSE_LIMIT
+        {
+            big_size = crate::fetch::stream_len(&mb.file(i));
+            n = Need::Header;
+        }
         if n >= Need::Stat {
             let path = mb.file(i);
             let read = match n {
@@ -235,7 +246,7 @@ pub fn matching(mb: &mut Mailbox, key: &SearchKey) -> Vec<usize> {
             (None, Some(d)) => Some(d.as_slice()),
             _ => None,
         };
-        let size = data.as_ref().map_or(0, |d| d.len() as u64);
+        let size = big_size.unwrap_or_else(|| data.as_ref().map_or(0, |d| d.len() as u64));
         if n == Need::Full {
             mb.msgs[i].size = u32::try_from(size).unwrap_or(u32::MAX);
         }
