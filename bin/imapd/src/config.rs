@@ -43,6 +43,8 @@ pub mod vars {
     pub const IMAP_MOVE_EXPUNGE_TO_TRASH: &str = "IMAP_MOVE_EXPUNGE_TO_TRASH";
     /// Folders purged of old messages at login and logout.
     pub const IMAP_EMPTYTRASH: &str = "IMAP_EMPTYTRASH";
+    /// Log every expunged message.
+    pub const IMAP_LOG_DELETIONS: &str = "IMAP_LOG_DELETIONS";
     /// SORT/THREAD disabled.
     pub const IMAP_DISABLETHREADSORT: &str = "IMAP_DISABLETHREADSORT";
     /// Remote address for log lines.
@@ -103,6 +105,8 @@ pub struct Config {
     pub tls: bool,
     /// EXPUNGE moves `\Deleted` messages into the Trash folder.
     pub expunge_to_trash: bool,
+    /// `INFO: EXPUNGED` per message (IMAP_LOG_DELETIONS set, not starting with 0).
+    pub log_deletions: bool,
     /// `(folder, days)` purged at login and LOGOUT (`IMAP_EMPTYTRASH`).
     pub empty_trash: Vec<(String, u64)>,
 }
@@ -215,6 +219,7 @@ impl Config {
             port: env(vars::TCPREMOTEPORT).unwrap_or_else(|| "0".into()),
             tls,
             expunge_to_trash,
+            log_deletions: env(vars::IMAP_LOG_DELETIONS).is_some_and(|v| !v.starts_with('0')),
             empty_trash: Vec::new(),
         };
         cfg.empty_trash =

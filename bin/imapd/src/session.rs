@@ -1032,6 +1032,8 @@ impl Session {
     /// The caller reports the expunges by rescanning.
     pub(crate) fn expunge_files(&mut self, uids: Option<&SeqSet>) -> usize {
         let trash = self.magic_trash();
+        let log = self.cfg.log_deletions;
+        let user = self.cfg.user.clone();
         let Some(mb) = self.selected.as_mut() else {
             return 0;
         };
@@ -1057,13 +1059,27 @@ impl Session {
                 f.set(courier_maildir::name::Flag::Draft, false);
                 let target = t.join("cur").join(f.file_name(m.base()));
                 match std::fs::rename(&path, &target) {
-                    Ok(()) => removed += 1,
+                    Ok(()) => {
+                        removed += 1;
+                        if log {
+                            eprintln!(
+                                "INFO: EXPUNGED, user={user}, old_name={}, new_name={}",
+                                path.display(),
+                                target.display()
+                            );
+                        }
+                    }
                     Err(e) => eprintln!("ERR: imapd: EXPUNGE to {}: {e}", target.display()),
                 }
                 continue;
             }
             match std::fs::remove_file(&path) {
-                Ok(()) => removed += 1,
+                Ok(()) => {
+                    removed += 1;
+                    if log {
+                        eprintln!("INFO: EXPUNGED, user={user}, old_name={}", path.display());
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => eprintln!("ERR: imapd: EXPUNGE {}: {e}", path.display()),
             }
