@@ -120,7 +120,7 @@ impl Mailbox {
         locking: bool,
     ) -> Result<Mailbox, courier_maildir::MaildirError> {
         let start = std::time::SystemTime::now();
-        let scan = uiddb::scan(path, locking && !read_only)?;
+        let scan = uiddb::scan(path, locking)?;
         // Courier's \Recent: the messages this session saw first (numbered them).
         let recent: HashSet<u32> = scan.assigned.iter().map(|(u, _)| *u).collect();
         let msgs: Vec<Msg> = scan
@@ -255,7 +255,7 @@ impl Mailbox {
             return Ok(Changes::default());
         }
         let start = std::time::SystemTime::now();
-        let scan = uiddb::scan(&self.path, self.locking && !self.read_only)?;
+        let scan = uiddb::scan(&self.path, self.locking)?;
         let mut ch = Changes::default();
         if scan.db.uidvalidity != self.uidvalidity {
             // The folder was recreated under us; nothing sensible but to report all
