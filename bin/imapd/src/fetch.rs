@@ -115,11 +115,12 @@ pub fn indexes(
             out.push(i);
         }
     };
-    let star = |v: u32, max: u32| {
+    let star = |v: u64, max: u32| -> u32 {
         if v == courier_imap_proto::seqset::STAR {
             max
         } else {
-            v
+            // The parser keeps numbers within u32.
+            u32::try_from(v).unwrap_or(u32::MAX)
         }
     };
     // Ranges are answered in the order the client wrote them, as Courier does.

@@ -61,6 +61,11 @@ fn first(h: &[u8], name: &[u8]) -> Vec<u8> {
 /// The mailbox (local part) of the first address, upper-cased for i;ascii-casemap.
 fn first_mailbox(v: &[u8]) -> Vec<u8> {
     let s = String::from_utf8_lossy(v);
+    // A group (`undisclosed-recipients:;`) sorts as the empty string (RFC 5256).
+    let lead = s.split(['<', '@']).next().unwrap_or("");
+    if lead.contains(':') {
+        return Vec::new();
+    }
     let addr = match (s.find('<'), s.find('>')) {
         (Some(a), Some(b)) if a < b => s[a + 1..b].to_string(),
         _ => s.split(',').next().unwrap_or("").trim().to_string(),
@@ -644,6 +649,7 @@ mod tests {
     fn mailboxes_and_ids() {
         assert_eq!(first_mailbox(b"\"A B\" <ab@x.org>, c@d"), b"AB");
         assert_eq!(first_mailbox(b"c@d"), b"C");
+        assert_eq!(first_mailbox(b"undisclosed-recipients:;"), b"");
         assert_eq!(
             msg_ids(b"<a@b> <c@d>"),
             vec![b"a@b".to_vec(), b"c@d".to_vec()]

@@ -4,13 +4,14 @@
 //! largest number in use, so one parsed set serves both message numbers and UIDs.
 
 /// The value `*` stands for until it is resolved.
-pub const STAR: u32 = u32::MAX;
+pub const STAR: u64 = u64::MAX;
 
 /// A parsed sequence set: inclusive ranges as written (unordered, `*` = [`STAR`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeqSet {
     /// Ranges as written; each `(a, b)` may have `a > b` (`4:2` means `2:4`).
-    pub ranges: Vec<(u32, u32)>,
+    /// Numbers are at most `u32::MAX`; `*` is [`STAR`].
+    pub ranges: Vec<(u64, u64)>,
 }
 
 /// A resolved set: sorted, merged, non-overlapping inclusive ranges.
@@ -49,6 +50,7 @@ impl SeqSet {
     /// empty mailbox) `*` stands for nothing... except as RFC 3501 asks for `N:*`,
     /// which then covers `max..=N`; callers filter against what exists.
     pub fn resolve(&self, max: u32) -> Resolved {
+        let max = u64::from(max);
         let mut v: Vec<(u32, u32)> = self
             .ranges
             .iter()
@@ -56,7 +58,12 @@ impl SeqSet {
                 let a = if a == STAR { max } else { a };
                 let b = if b == STAR { max } else { b };
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-                if hi == 0 { None } else { Some((lo.max(1), hi)) }
+                if hi == 0 {
+                    None
+                } else {
+                    // Both fit: parsed numbers and `max` are at most u32::MAX.
+                    Some((lo.max(1) as u32, hi as u32))
+                }
             })
             .collect();
         v.sort_unstable();
@@ -98,7 +105,7 @@ impl Resolved {
     }
 }
 
-fn num(s: &[u8]) -> Option<u32> {
+fn num(s: &[u8]) -> Option<u64> {
     if s == b"*" {
         return Some(STAR);
     }
@@ -106,10 +113,10 @@ fn num(s: &[u8]) -> Option<u32> {
         return None;
     }
     let v: u64 = std::str::from_utf8(s).ok()?.parse().ok()?;
-    if v >= u64::from(STAR) {
+    if v > u64::from(u32::MAX) {
         return None;
     }
-    Some(v as u32)
+    Some(v)
 }
 
 /// Writes `ranges` (sorted) compactly: `1:3,7,9:10`.
@@ -160,10 +167,21 @@ mod tests {
             b"a",
             b"99999999999",
             b"-1",
-            b"4294967295",
+            b"4294967296",
         ] {
             assert!(SeqSet::parse(bad).is_none(), "{:?}", bad);
         }
+    }
+
+    #[test]
+    fn the_largest_number_is_not_star() {
+        let r = SeqSet::parse(b"4294967295").unwrap();
+        assert!(!r.has_star());
+        assert_eq!(r.resolve(10).ranges, vec![(4294967295, 4294967295)]);
+        assert_eq!(
+            SeqSet::parse(b"1:4294967295").unwrap().resolve(3).ranges,
+            vec![(1, 4294967295)]
+        );
     }
 
     #[test]
