@@ -232,6 +232,14 @@ fn oversized_literals_are_refused_without_reading_them() {
     c.send(b"g APPEND INBOX {6+}\r\nab\r\ncd\r\n");
     let r = c.until("g");
     assert!(last(&r).starts_with("g OK [APPENDUID"), "{r:?}");
+    // A second message after the first (MULTIAPPEND is not offered): refused,
+    // and the bytes of its literal are not taken for a command.
+    c.send(b"m APPEND INBOX {3+}\r\nabc (\\Seen) {10+}\r\nz LOGOUT\r\n\r\n");
+    assert_eq!(
+        last(&c.until("m")),
+        "m NO Error in IMAP command received by server.\r\n"
+    );
+    assert_eq!(last(&c.cmd("m2", "NOOP")), "m2 OK NOOP completed\r\n");
     // A literal mailbox name.
     c.send(b"h CREATE {7+}\r\nINBOX.x\r\n");
     assert_eq!(last(&c.until("h")), "h OK \"INBOX.x\" created.\r\n");

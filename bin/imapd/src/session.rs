@@ -1304,6 +1304,30 @@ impl Session {
             }
         }
         if !strip_eol(&rest).iter().all(|&c| c == b' ') {
+            // More after the message (MULTIAPPEND is not offered): skip any
+            // non-synchronising literals that follow so their bytes are never
+            // taken for commands; the message is not stored.
+            let mut line = rest;
+            for _ in 0..100 {
+                match literal_at_end(strip_eol(&line)) {
+                    Some(l) if l.nonsync => {
+                        if self
+                            .conn
+                            .read_exact_to(l.len, INACTIVITY_MS, &mut |_| Ok(()))
+                            .is_err()
+                        {
+                            self.conn.broken = true;
+                            return;
+                        }
+                        line = Vec::new();
+                        if self.conn.read_line(&mut line, 1 << 16, INACTIVITY_MS) != Line::Ok {
+                            self.conn.broken = true;
+                            return;
+                        }
+                    }
+                    _ => break,
+                }
+            }
             return self.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
         }
         if let Some(e) = failed {
