@@ -47,7 +47,7 @@ pub fn run(args: &[std::ffi::OsString]) -> u8 {
     if let Err(what) = session::check_maildir(&root, &cfg) {
         conn.put(format!("* BYE [ALERT] Fatal error: {what}\r\n"));
         conn.flush();
-        eprintln!("ERR: {what}: {}", root.display());
+        eprintln!("ERR: {}: {}", what.trim_end_matches(": "), root.display());
         return 1;
     }
     let mut s = session::Session::new(cfg, root, conn);

@@ -31,7 +31,7 @@ pub fn check_maildir(root: &Path, cfg: &Config) -> Result<(), String> {
             || meta.gid() != nix::unistd::getegid().as_raw()
         {
             return Err(
-                "Account's mailbox directory is not owned by the correct uid or gid".into(),
+                "Account's mailbox directory is not owned by the correct uid or gid: ".into(),
             );
         }
     }
@@ -1425,7 +1425,11 @@ pub(crate) fn uid_after_add(
     bases: &[String],
     locking: bool,
 ) -> Option<(u32, Vec<u32>)> {
-    if let Ok(Some(r)) = courier_maildir::appenduid::assign(dir, bases, locking) {
+    // A folder without a UID database gets one in which these messages come
+    // first (as Courier's COPY numbers them).
+    if let Ok(r) = courier_maildir::appenduid::assign_or_create(dir, bases, locking)
+        && r.0 != 0
+    {
         return Some(r);
     }
     let scan = uiddb::scan(dir, locking).ok()?;

@@ -16,9 +16,10 @@
 use crate::delivery::{CONTROL_MODE, TmpFile, next_uniq};
 use crate::error::Result;
 use crate::lock::DotLock;
-use crate::uiddb::{LOCK_TIMEOUT, UIDDB, UidDb};
+use crate::uiddb::{LOCK_TIMEOUT, UIDDB, UidDb, uidvalidity_for};
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::SystemTime;
 
 /// Gives `basenames` (files this process placed in `folder/cur/`) UIDs. Returns
 /// `Ok(None)` when the folder has no `courierimapuiddb` yet (the caller scans).
@@ -28,13 +29,43 @@ pub fn assign(
     basenames: &[String],
     locking: bool,
 ) -> Result<Option<(u32, Vec<u32>)>> {
+    assign_inner(folder, basenames, locking, false)
+}
+
+/// As [`assign`], but a folder without `courierimapuiddb` gets a new one (a fresh
+/// UIDVALIDITY) in which these messages come first, as Courier's COPY does; the
+/// folder's other messages are numbered by the next scan.
+pub fn assign_or_create(
+    folder: &Path,
+    basenames: &[String],
+    locking: bool,
+) -> Result<(u32, Vec<u32>)> {
+    // `create` always yields a database.
+    Ok(assign_inner(folder, basenames, locking, true)?.unwrap_or((0, Vec::new())))
+}
+
+fn assign_inner(
+    folder: &Path,
+    basenames: &[String],
+    locking: bool,
+    create: bool,
+) -> Result<Option<(u32, Vec<u32>)>> {
     let _lock = if locking {
         Some(DotLock::acquire(folder, LOCK_TIMEOUT)?)
     } else {
         None
     };
-    let Some((mut db, _salvaged)) = UidDb::read(folder)? else {
-        return Ok(None);
+    let (mut db, fresh) = match UidDb::read(folder)? {
+        Some((db, _salvaged)) => (db, false),
+        None if create => (
+            UidDb {
+                uidvalidity: uidvalidity_for(SystemTime::now()),
+                next_uid: 1,
+                entries: Vec::new(),
+            },
+            true,
+        ),
+        None => return Ok(None),
     };
     let known: HashMap<String, u32> = db.entries.iter().map(|(u, b)| (b.clone(), *u)).collect();
     let mut uids = Vec::with_capacity(basenames.len());
@@ -51,7 +82,10 @@ pub fn assign(
             }
         }
     }
-    if changed {
+    if fresh {
+        // A new UIDVALIDITY must survive a crash: synced like the scan's write.
+        db.write(folder)?;
+    } else if changed {
         let uniq = format!("imapuid_{}", next_uniq());
         let mut tmp = TmpFile::create(folder, Some(&uniq), None, CONTROL_MODE)?;
         tmp.write_all(db.render().as_bytes())?;
@@ -96,6 +130,24 @@ mod tests {
                 (2, "200.M1P1.h:2,S"),
                 (3, "150.M1P1.h:2,")
             ]
+        );
+    }
+
+    #[test]
+    fn a_new_database_numbers_the_given_messages_first() {
+        let (_t, m) = folder();
+        fs::write(m.join("cur/100.M1P1.h:2,"), b"x").unwrap();
+        fs::write(m.join("cur/200.M1P1.h:2,"), b"y").unwrap();
+        let (v, uids) = assign_or_create(&m, &["200.M1P1.h".to_string()], true).unwrap();
+        assert_eq!(uids, vec![1]);
+        let s = scan(&m, true).unwrap();
+        assert_eq!(s.db.uidvalidity, v);
+        assert_eq!(
+            s.messages
+                .iter()
+                .map(|(u, n)| (*u, n.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(1, "200.M1P1.h:2,"), (2, "100.M1P1.h:2,")]
         );
     }
 
