@@ -7,6 +7,8 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 
 const BUF: usize = 64 * 1024;
+/// How long a client may leave our output unread before the session ends.
+const OUTPUT_TIMEOUT_MS: i32 = 30 * 60 * 1000;
 
 /// Result of reading one line.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,6 +45,15 @@ impl Conn {
     pub fn stdio() -> io::Result<Conn> {
         let input = File::from(io::stdin().as_fd().try_clone_to_owned()?);
         let output = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+        // Non-blocking output, so that a client that stops reading cannot hold the
+        // process forever: flush waits at most OUTPUT_TIMEOUT_MS for room.
+        // (Not on a terminal: the flag would outlive us in the shell.)
+        if !nix::unistd::isatty(&output).unwrap_or(false)
+            && let Ok(fl) = nix::fcntl::fcntl(&output, nix::fcntl::FcntlArg::F_GETFL)
+        {
+            let fl = nix::fcntl::OFlag::from_bits_truncate(fl) | nix::fcntl::OFlag::O_NONBLOCK;
+            let _ = nix::fcntl::fcntl(&output, nix::fcntl::FcntlArg::F_SETFL(fl));
+        }
         Ok(Conn {
             input,
             buf: vec![0u8; BUF].into_boxed_slice(),
@@ -72,10 +83,39 @@ impl Conn {
             return;
         }
         if !self.broken {
-            if self.output.write_all(&self.out).is_err() {
-                self.broken = true;
-            } else {
-                self.sent += self.out.len() as u64;
+            let mut rest = &self.out[..];
+            while !rest.is_empty() {
+                match self.output.write(rest) {
+                    Ok(0) => {
+                        self.broken = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        self.sent += n as u64;
+                        rest = &rest[n..];
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        let mut fds = [PollFd::new(self.output.as_fd(), PollFlags::POLLOUT)];
+                        let t =
+                            PollTimeout::try_from(OUTPUT_TIMEOUT_MS).unwrap_or(PollTimeout::MAX);
+                        match poll(&mut fds, t) {
+                            Ok(0) => {
+                                self.broken = true;
+                                break;
+                            }
+                            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                            Err(_) => {
+                                self.broken = true;
+                                break;
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        self.broken = true;
+                        break;
+                    }
+                }
             }
         }
         self.out.clear();
