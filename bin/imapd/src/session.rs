@@ -916,7 +916,7 @@ impl Session {
                 } else {
                     "\\HasNoChildren"
                 });
-                if let Some(u) = special_use(n) {
+                if let Some(u) = special_use(n, &self.cfg.trash) {
                     attrs.push(u);
                 }
                 self.list_line(&mut out, "LIST", &attrs, n);
@@ -1500,8 +1500,12 @@ fn upcase_inbox_prefix(p: &str) -> String {
 }
 
 /// SPECIAL-USE attribute of a folder by Courier's usual names.
-fn special_use(name: &str) -> Option<&'static str> {
-    Some(match name.strip_prefix("INBOX.")? {
+fn special_use(name: &str, trash: &str) -> Option<&'static str> {
+    let rest = name.strip_prefix("INBOX.")?;
+    if rest == trash {
+        return Some("\\Trash");
+    }
+    Some(match rest {
         "Sent" | "Sent Items" | "Sent Messages" => "\\Sent",
         "Drafts" => "\\Drafts",
         "Trash" | "Deleted Items" => "\\Trash",
