@@ -462,3 +462,67 @@ pub fn find_by_base(cur: &Path, base: &str) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder() -> (tempfile::TempDir, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("M");
+        for d in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(m.join(d)).unwrap();
+        }
+        for i in 1..=5 {
+            std::fs::write(m.join("cur").join(format!("10{i}.M1P1.h:2,")), "x\n").unwrap();
+        }
+        (t, m)
+    }
+
+    #[test]
+    fn rescan_reports_changes_in_order() {
+        let (_t, m) = folder();
+        let mut mb = Mailbox::open(&m, "INBOX", false, true, true).unwrap();
+        assert_eq!(mb.exists(), 5);
+        assert_eq!(mb.recent_count(), 5);
+        // Another session: expunges 2 and 4, flags 5, delivers one.
+        std::fs::remove_file(m.join("cur/102.M1P1.h:2,")).unwrap();
+        std::fs::remove_file(m.join("cur/104.M1P1.h:2,")).unwrap();
+        std::fs::rename(m.join("cur/105.M1P1.h:2,"), m.join("cur/105.M1P1.h:2,S")).unwrap();
+        std::fs::write(m.join("new/106.M1P1.h"), "y\n").unwrap();
+        // Expunges held back where EXPUNGE may not be sent.
+        let ch = mb.rescan(false).unwrap();
+        assert!(ch.expunged.is_empty());
+        assert_eq!(mb.exists(), 6);
+        let ch = mb.rescan(true).unwrap();
+        assert_eq!(ch.expunged, vec![2, 3]);
+        assert_eq!(mb.exists(), 4);
+        assert_eq!(
+            mb.msgs.iter().map(|m| m.uid).collect::<Vec<_>>(),
+            vec![1, 3, 5, 6]
+        );
+        let mut out = Vec::new();
+        mb.write_flags(2, &mut out);
+        assert_eq!(out, b"(\\Seen \\Recent)");
+        // Nothing changed: a cheap no-op.
+        let ch = mb.rescan(true).unwrap();
+        assert!(ch.expunged.is_empty() && ch.exists.is_none() && ch.flag_changes.is_empty());
+    }
+
+    #[test]
+    fn flags_are_renamed_and_found_again() {
+        let (_t, m) = folder();
+        let mut mb = Mailbox::open(&m, "INBOX", false, false, true).unwrap();
+        let mut f = mb.msgs[0].flags();
+        f.set(Flag::Flagged, true);
+        assert!(mb.set_flags(0, &f));
+        assert!(m.join("cur/101.M1P1.h:2,F").exists());
+        // Renamed behind our back: found by basename.
+        std::fs::rename(m.join("cur/101.M1P1.h:2,F"), m.join("cur/101.M1P1.h:2,FS")).unwrap();
+        f.set(Flag::Replied, true);
+        assert!(mb.set_flags(0, &f));
+        assert!(m.join("cur/101.M1P1.h:2,FR").exists());
+        std::fs::remove_file(m.join("cur/101.M1P1.h:2,FR")).unwrap();
+        assert!(!mb.set_flags(0, &Flags::new()));
+    }
+}

@@ -335,6 +335,68 @@ mod tests {
         }
     }
 
+    fn folder() -> (tempfile::TempDir, Mailbox) {
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("M");
+        for d in ["tmp", "new", "cur"] {
+            std::fs::create_dir_all(m.join(d)).unwrap();
+        }
+        let msgs = [
+            (
+                "100.M1P1.h:2,S",
+                "From: Alice <alice@x>\nSubject: Hello there\nDate: Mon, 2 Mar 2020 10:00:00 +0000\n\nfirst body\n",
+            ),
+            (
+                "200.M1P1.h:2,FT",
+                "From: bob@y\nTo: alice@x\nSubject: re: other\n\nsecond\n",
+            ),
+            (
+                "300.M1P1.h:2,",
+                "From: carol@z\nSubject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\n\nthird body, longer than the others\n",
+            ),
+        ];
+        for (n, body) in msgs {
+            std::fs::write(m.join("cur").join(n), body).unwrap();
+        }
+        let mb = Mailbox::open(&m, "INBOX", false, false, true).unwrap();
+        (t, mb)
+    }
+
+    fn run(mb: &mut Mailbox, s: &str) -> Vec<usize> {
+        matching(mb, &key(s)).into_iter().map(|i| i + 1).collect()
+    }
+
+    #[test]
+    fn programs_evaluate() {
+        let (_t, mut mb) = folder();
+        assert_eq!(run(&mut mb, "ALL"), vec![1, 2, 3]);
+        assert_eq!(run(&mut mb, "SEEN"), vec![1]);
+        assert_eq!(run(&mut mb, "UNSEEN"), vec![2, 3]);
+        assert_eq!(run(&mut mb, "DELETED FLAGGED"), vec![2]);
+        assert_eq!(run(&mut mb, "NOT DELETED"), vec![1, 3]);
+        assert_eq!(run(&mut mb, "OR SEEN DELETED"), vec![1, 2]);
+        assert_eq!(run(&mut mb, "FROM alice"), vec![1]);
+        assert_eq!(run(&mut mb, "TO ALICE"), vec![2]);
+        assert_eq!(run(&mut mb, "SUBJECT hello"), vec![1]);
+        assert_eq!(run(&mut mb, "SUBJECT \"grüße\""), vec![3]);
+        assert_eq!(run(&mut mb, "HEADER Subject re:"), vec![2]);
+        assert_eq!(run(&mut mb, "BODY body"), vec![1, 3]);
+        assert_eq!(run(&mut mb, "TEXT carol"), vec![3]);
+        assert_eq!(run(&mut mb, "LARGER 80"), vec![1, 3]);
+        assert_eq!(run(&mut mb, "SMALLER 80"), vec![2]);
+        assert_eq!(run(&mut mb, "SENTON 2-Mar-2020"), vec![1]);
+        assert_eq!(run(&mut mb, "SENTBEFORE 1-Jan-2000"), Vec::<usize>::new());
+        assert_eq!(run(&mut mb, "SINCE 1-Jan-2000"), vec![1, 2, 3]);
+        assert_eq!(run(&mut mb, "2:*"), vec![2, 3]);
+        assert_eq!(run(&mut mb, "UID 1,3"), vec![1, 3]);
+        assert_eq!(run(&mut mb, "NEW"), vec![2, 3]);
+        assert_eq!(
+            run(&mut mb, "(SEEN) OR UID 2 SUBJECT \"grüße\""),
+            Vec::<usize>::new()
+        );
+        assert_eq!(run(&mut mb, "NOT (SEEN UID 1)"), vec![2, 3]);
+    }
+
     #[test]
     fn needs_are_minimal() {
         assert!(need(&key("ALL SEEN 1:3 UID 5")) == Need::Nothing);
