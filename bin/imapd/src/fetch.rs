@@ -730,6 +730,16 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
     let _ = courier_maildir::delivery::sync_dir(&dir.join("cur"));
     if !is_move {
         s.quota_add(&name, total, counted.len() as u64);
+    } else if !failed {
+        // Trash does not count: moving into it gives the size back, out of it
+        // takes it again.
+        let (from_trash, to_trash) = (s.is_trash(&mb.name), s.is_trash(&name));
+        if from_trash != to_trash
+            && let Ok(Some(mut q)) = courier_maildir::quota::QuotaFile::open(&s.root)
+        {
+            let (b, c) = (total as i64, counted.len() as i64);
+            let _ = if to_trash { q.add(-b, -c) } else { q.add(b, c) };
+        }
     }
     let uids = crate::session::uid_after_add(&dir, &new_bases, s.cfg.use_locks);
     s.selected = Some(mb);
