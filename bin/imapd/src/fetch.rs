@@ -468,7 +468,7 @@ pub fn store(
     let Some(mut mb) = s.selected.take() else {
         return;
     };
-    let parsed = check_flags(flags, mb.kw.is_some());
+    let parsed = check_flags(flags, mb.keywords_enabled);
     let Some((sys, kws)) = parsed else {
         s.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
         s.selected = Some(mb);
@@ -500,6 +500,9 @@ pub fn store(
     } else {
         None
     };
+    if !kws.is_empty() {
+        mb.ensure_kw();
+    }
     let mut changed_idx = Vec::new();
     let mut kw_changed = false;
     let mut over_quota = false;

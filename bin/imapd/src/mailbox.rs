@@ -62,8 +62,11 @@ pub struct Mailbox {
     pub next_uid: u32,
     /// The messages, ascending UID.
     pub msgs: Vec<Msg>,
-    /// Keywords (when IMAP_KEYWORDS is on).
+    /// Keywords: opened when the folder has any (or a STORE sets one), so a
+    /// folder without keywords costs no memory for them.
     pub kw: Option<KeywordStore>,
+    /// IMAP_KEYWORDS is on.
+    pub keywords_enabled: bool,
     /// Keyword names announced in the last FLAGS response.
     pub announced: Vec<Vec<u8>>,
     /// Whether to lock `tmp/courier.lock` when scanning.
@@ -84,6 +87,13 @@ pub const SIZE_CACHE: &str = "courierimapsizecache";
 
 /// mtimes (seconds, nanoseconds) of `new/`, `cur/` and `courierimapkeywords/`.
 type Stamps = [(i64, i64); 3];
+
+/// Whether `courierimapkeywords/` holds anything.
+fn has_keyword_files(path: &Path) -> bool {
+    std::fs::read_dir(path.join(courier_maildir::keywords::DIR_NAME))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+}
 
 fn stamps(path: &Path) -> Stamps {
     use std::os::unix::fs::MetadataExt;
@@ -133,7 +143,7 @@ impl Mailbox {
                 size: 0,
             })
             .collect();
-        let kw = if keywords {
+        let kw = if keywords && has_keyword_files(path) {
             KeywordStore::open_for(
                 path,
                 KwOptions::IMAP,
@@ -152,6 +162,7 @@ impl Mailbox {
             next_uid: scan.db.next_uid,
             msgs,
             kw,
+            keywords_enabled: keywords,
             announced: Vec::new(),
             locking,
             stamps: None,
@@ -161,6 +172,18 @@ impl Mailbox {
         mb.stamps = trusted_stamps(path, start);
         mb.announced = mb.keyword_names();
         Ok(mb)
+    }
+
+    /// Opens the keyword store if keywords are enabled and it is not open yet.
+    pub fn ensure_kw(&mut self) {
+        if self.keywords_enabled && self.kw.is_none() {
+            self.kw = KeywordStore::open_for(
+                &self.path,
+                KwOptions::IMAP,
+                self.msgs.iter().map(|m| m.base().as_bytes()),
+            )
+            .ok();
+        }
     }
 
     /// Keyword names in use (for FLAGS / PERMANENTFLAGS), Courier's order.
@@ -313,6 +336,21 @@ impl Mailbox {
         if self.msgs.len() != old_count || !ch.expunged.is_empty() {
             ch.exists = Some(self.exists());
             ch.recent = Some(self.recent_count());
+        }
+        // Keywords appeared (another session, an APPEND): open the store now; every
+        // message with keywords is then news.
+        if self.keywords_enabled && self.kw.is_none() && has_keyword_files(&self.path) {
+            self.ensure_kw();
+            if let Some(k) = &self.kw {
+                for (i, m) in self.msgs.iter().enumerate().take(old_count) {
+                    if k.keywords(m.base().as_bytes()).len() > 0
+                        && !ch.flag_changes.contains(&(i as u32 + 1))
+                    {
+                        ch.flag_changes.push(i as u32 + 1);
+                    }
+                }
+                ch.flag_changes.sort_unstable();
+            }
         }
         // Keyword changes by others: compare each message's keywords before and
         // after re-reading the files.

@@ -1517,7 +1517,7 @@ fn special_use(name: &str, trash: &str) -> Option<&'static str> {
 
 /// `* FLAGS` and `* OK [PERMANENTFLAGS]` after the keyword set grew.
 pub(crate) fn write_flags_lines(mb: &Mailbox, out: &mut Vec<u8>) {
-    write_flags_lines_select(mb, mb.read_only, out, mb.kw.is_some());
+    write_flags_lines_select(mb, mb.read_only, out, mb.keywords_enabled);
 }
 
 fn write_flags_lines_select(mb: &Mailbox, read_only: bool, out: &mut Vec<u8>, keywords: bool) {
