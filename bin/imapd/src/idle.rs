@@ -113,7 +113,7 @@ pub fn idle(s: &mut Session, tag: &str) {
             }
         }
         let mut line = Vec::new();
-        match s.conn.read_line(&mut line, 1024, -1) {
+        match s.conn.read_line(&mut line, 1024, 30 * 60 * 1000) {
             Line::Ok => {
                 let l = courier_imap_proto::framer::strip_eol(&line);
                 if l.eq_ignore_ascii_case(b"DONE") {
