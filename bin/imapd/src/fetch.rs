@@ -214,6 +214,16 @@ fn to_mime_section(s: &courier_imap_proto::Section) -> mime::Section {
     }
 }
 
+/// Bytes as stored in the maildir file (LF line ends), for the LOGOUT counters.
+fn raw_len(d: &[u8]) -> u64 {
+    (d.len() - d.windows(2).filter(|w| w == b"\r\n").count()) as u64
+}
+
+/// Header field bytes without line ends, as Courier counts HEADER.FIELDS.
+fn field_len(d: &[u8]) -> u64 {
+    (d.len() - 2 * d.windows(2).filter(|w| w == b"\r\n").count()) as u64
+}
+
 fn literal(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
     out.extend_from_slice(data);
@@ -366,7 +376,7 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                 FetchAtt::Rfc822 => {
                     out.extend_from_slice(b"RFC822 ");
                     let d = msg.as_ref().map_or(&b""[..], |m| m.bytes());
-                    s.body_bytes += d.len() as u64;
+                    s.body_bytes += raw_len(d);
                     literal(&mut out, d);
                 }
                 FetchAtt::Rfc822Header => {
@@ -376,13 +386,13 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                         (None, Some(h)) => h,
                         _ => b"",
                     };
-                    s.header_bytes += d.len() as u64;
+                    s.header_bytes += raw_len(d);
                     literal(&mut out, d);
                 }
                 FetchAtt::Rfc822Text => {
                     out.extend_from_slice(b"RFC822.TEXT ");
                     let d = msg.as_ref().map_or(&b""[..], |m| m.text());
-                    s.body_bytes += d.len() as u64;
+                    s.body_bytes += raw_len(d);
                     literal(&mut out, d);
                 }
                 FetchAtt::Section {
@@ -407,18 +417,19 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                             d
                         }
                     };
+                    // Courier's LOGOUT counters: header fields (without their
+                    // line ends) as headers, everything else in file bytes as body.
                     if matches!(
                         section.text,
                         Some(
-                            SectionText::Header
-                                | SectionText::HeaderFields(_)
+                            SectionText::HeaderFields(_)
                                 | SectionText::HeaderFieldsNot(_)
                                 | SectionText::Mime
                         )
                     ) {
-                        s.header_bytes += d.len() as u64;
+                        s.header_bytes += field_len(d);
                     } else {
-                        s.body_bytes += d.len() as u64;
+                        s.body_bytes += raw_len(d);
                     }
                     literal(&mut out, d);
                 }
@@ -1049,7 +1060,7 @@ fn big_fetch(
             }
             FetchAtt::Rfc822Header => {
                 out.extend_from_slice(b"RFC822.HEADER ");
-                s.header_bytes += header_len;
+                s.header_bytes += raw_len(&header);
                 literal(out, &header);
             }
             FetchAtt::Section {
@@ -1061,7 +1072,11 @@ fn big_fetch(
                 let m = mime::Message::parse(&header);
                 let d = m.section(&to_mime_section(section)).unwrap_or_default();
                 let d = slice_partial(&d, *partial, out);
-                s.header_bytes += d.len() as u64;
+                if section.text == Some(SectionText::Header) {
+                    s.body_bytes += raw_len(d);
+                } else {
+                    s.header_bytes += field_len(d);
+                }
                 literal(out, d);
             }
             _ => {
