@@ -625,3 +625,40 @@ fn sort_and_thread() {
     );
     assert!(last(&c.cmd("g", "SORT (DATE) KOI9 ALL")).starts_with("g NO [BADCHARSET"));
 }
+
+#[test]
+fn envelope_and_size_caches_give_the_same_answers() {
+    let (s, m) = maildir("imapd-caches");
+    for i in 0..80 {
+        put(
+            &m,
+            "cur",
+            &format!("1{i:03}.M1P1.h:2,S"),
+            &format!("From: User {i} <u{i}@x.org>\nSubject: number {i}\n\nbody {i}\nline\n"),
+        );
+    }
+    let run = || {
+        let mut c = Imap::start(s.path());
+        c.line();
+        c.cmd("a", "SELECT INBOX");
+        let r = c.cmd("b", "FETCH 1:* (UID RFC822.SIZE ENVELOPE)");
+        c.cmd("c", "LOGOUT");
+        r
+    };
+    let first = run();
+    assert!(m.join("courierimapenvcache").is_file());
+    assert!(m.join("courierimapsizecache").is_file());
+    let second = run();
+    assert_eq!(first, second);
+    assert_eq!(first.len(), 81);
+    assert!(
+        first[5].contains(
+            "RFC822.SIZE 53 ENVELOPE (NIL \"number 5\" ((\"User 5\" NIL \"u5\" \"x.org\"))"
+        ),
+        "{}",
+        first[5]
+    );
+    // A damaged cache is ignored.
+    std::fs::write(m.join("courierimapenvcache"), "garbage 99999\nxx").unwrap();
+    assert_eq!(run(), first);
+}

@@ -269,12 +269,19 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
     if needs_size && idx.iter().any(|&i| mb.msgs[i].size == 0) {
         mb.load_sizes();
     }
+    // ENVELOPE of many messages from the folder's cache (see envcache).
+    let env_only = needs_header && !needs_full && !atts.contains(&FetchAtt::Rfc822Header);
+    let mut env_cache = (env_only && idx.len() >= 64).then(|| crate::envcache::load(&mb.path));
+    let mut env_dirty = 0usize;
     let mut out = std::mem::take(&mut s.conn.out);
     if let Some(n) = bad {
         out.extend_from_slice(format!("* NO Invalid message sequence number: {n}\r\n").as_bytes());
     }
     for i in idx {
         let seq = i + 1;
+        let cached_env: Option<Vec<u8>> = env_cache
+            .as_ref()
+            .and_then(|c| c.get(mb.msgs[i].base()).cloned());
         if (needs_full || needs_size) && big_fetch(s, &mut mb, i, &atts, &mut out) {
             continue;
         }
@@ -304,7 +311,7 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                     continue;
                 }
             }
-        } else if needs_header {
+        } else if needs_header && cached_env.is_none() {
             match read_msg(&mut mb, i, true) {
                 Some((d, t)) => {
                     header = Some(mime::crlf::from_maildir(&d).into_owned());
@@ -353,17 +360,24 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                 }
                 FetchAtt::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");
-                    match (&msg, &header) {
-                        (Some(m), _) => out.extend_from_slice(&m.envelope()),
-                        (None, Some(h)) if mime::crlf::header_end(h).is_some() => {
-                            out.extend_from_slice(&mime::envelope_from_header(h))
+                    let env = match (&cached_env, &msg, &header) {
+                        (Some(e), _, _) => e.clone(),
+                        (None, Some(m), _) => m.envelope(),
+                        (None, None, Some(h)) if mime::crlf::header_end(h).is_some() => {
+                            mime::envelope_from_header(h)
                         }
                         // No empty line in the file: Courier leaves an unterminated
                         // last line out, which Message reproduces.
-                        (None, Some(h)) => {
-                            out.extend_from_slice(&mime::Message::parse(h).envelope())
-                        }
-                        _ => out.extend_from_slice(b"NIL"),
+                        (None, None, Some(h)) => mime::Message::parse(h).envelope(),
+                        _ => b"NIL".to_vec(),
+                    };
+                    out.extend_from_slice(&env);
+                    if cached_env.is_none()
+                        && header.is_some()
+                        && let Some(c) = env_cache.as_mut()
+                    {
+                        c.insert(mb.msgs[i].base().to_string(), env);
+                        env_dirty += 1;
                     }
                 }
                 FetchAtt::Body | FetchAtt::BodyStructure => {
@@ -460,6 +474,11 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
     }
     if needs_size {
         mb.save_sizes();
+    }
+    if env_dirty > 0
+        && let Some(c) = &env_cache
+    {
+        crate::envcache::save(&mb.path, c, mb.msgs.iter().map(|m| m.base()));
     }
     out.extend_from_slice(format!("{tag} OK FETCH completed.\r\n").as_bytes());
     s.conn.out = out;

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod envcache;
 pub mod fetch;
 pub mod folders;
 pub mod idle;
