@@ -653,7 +653,7 @@ fn envelope_and_size_caches_give_the_same_answers() {
     assert_eq!(first.len(), 81);
     assert!(
         first[5].contains(
-            "RFC822.SIZE 53 ENVELOPE (NIL \"number 5\" ((\"User 5\" NIL \"u5\" \"x.org\"))"
+            "RFC822.SIZE 60 ENVELOPE (NIL \"number 5\" ((\"User 5\" NIL \"u5\" \"x.org\"))"
         ),
         "{}",
         first[5]
