@@ -13,8 +13,10 @@ use std::path::Path;
 /// File name inside the folder.
 pub const FILE: &str = "courierimapenvcache";
 
-/// Largest cache file read (a 200,000-message folder with long envelopes).
-const MAX_FILE: u64 = 256 << 20;
+/// Largest cache kept (read, held in memory, written): about 80,000 typical
+/// envelopes. Bigger folders are served from the files, so that the process stays
+/// well within IMAP_ULIMITD.
+pub const MAX_FILE: u64 = 24 << 20;
 
 /// Reads the cache; empty when absent or damaged.
 pub fn load(folder: &Path) -> HashMap<String, Vec<u8>> {
@@ -72,6 +74,9 @@ pub fn save<'a>(
             out.extend_from_slice(e);
             out.push(b'\n');
         }
+    }
+    if out.len() as u64 > MAX_FILE {
+        return;
     }
     let uniq = format!("imapenv_{}", courier_maildir::delivery::next_uniq());
     if let Ok(mut tmp) = courier_maildir::delivery::TmpFile::create(

@@ -273,6 +273,9 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
     let env_only = needs_header && !needs_full && !atts.contains(&FetchAtt::Rfc822Header);
     let mut env_cache = (env_only && idx.len() >= 64).then(|| crate::envcache::load(&mb.path));
     let mut env_dirty = 0usize;
+    let mut env_bytes: u64 = env_cache.as_ref().map_or(0, |c| {
+        c.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
+    });
     let mut out = std::mem::take(&mut s.conn.out);
     if let Some(n) = bad {
         out.extend_from_slice(format!("* NO Invalid message sequence number: {n}\r\n").as_bytes());
@@ -374,8 +377,10 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                     out.extend_from_slice(&env);
                     if cached_env.is_none()
                         && header.is_some()
+                        && env_bytes < crate::envcache::MAX_FILE
                         && let Some(c) = env_cache.as_mut()
                     {
+                        env_bytes += (mb.msgs[i].base().len() + env.len()) as u64;
                         c.insert(mb.msgs[i].base().to_string(), env);
                         env_dirty += 1;
                     }
