@@ -133,19 +133,35 @@ impl Conn {
         }
         self.start = 0;
         self.end = 0;
-        if timeout_ms >= 0 {
-            let t = PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX);
-            let mut fds = [PollFd::new(self.input.as_fd(), PollFlags::POLLIN)];
-            loop {
-                match poll(&mut fds, t) {
-                    Ok(0) => return Err(Line::Timeout),
-                    Ok(_) => break,
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(_) => return Err(Line::Eof),
-                }
-            }
-        }
+        // Input may share its open file (a socket on fd 0 and 1) with the
+        // non-blocking output: always wait with poll, and treat EAGAIN as "wait
+        // again".
+        let deadline = (timeout_ms >= 0).then(|| {
+            std::time::Instant::now() + std::time::Duration::from_millis(timeout_ms as u64)
+        });
         loop {
+            let wait_ms = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(Line::Timeout);
+                    }
+                    i32::try_from(left.as_millis()).unwrap_or(i32::MAX).max(1)
+                }
+                None => -1,
+            };
+            let t = if wait_ms < 0 {
+                PollTimeout::NONE
+            } else {
+                PollTimeout::try_from(wait_ms).unwrap_or(PollTimeout::MAX)
+            };
+            let mut fds = [PollFd::new(self.input.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, t) {
+                Ok(0) => return Err(Line::Timeout),
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return Err(Line::Eof),
+            }
             match self.input.read(&mut self.buf) {
                 Ok(0) => return Err(Line::Eof),
                 Ok(n) => {
@@ -153,7 +169,12 @@ impl Conn {
                     self.rcvd += n as u64;
                     return Ok(true);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if e.kind() == io::ErrorKind::Interrupted
+                        || e.kind() == io::ErrorKind::WouldBlock =>
+                {
+                    continue;
+                }
                 Err(_) => return Err(Line::Eof),
             }
         }
