@@ -752,8 +752,9 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
                 moved_idx.push(i);
             }
             Err(e) => {
-                eprintln!(
-                    "ERR: imapd: {} to {}: {e}",
+                log!(
+                    Err,
+                    "imapd: {} to {}: {e}",
                     if is_move { "MOVE" } else { "COPY" },
                     dir.display()
                 );

@@ -6,6 +6,15 @@
 //! `<tag> OK LOGIN Ok.`; without it the session greets `* PREAUTH Ready.`.
 #![forbid(unsafe_code)]
 
+/// Writes one log line to stderr with a single write(2) (through
+/// [`courier_common::log`]), so the lines of concurrent sessions sharing
+/// couriertcpd's log never interleave: `log!(Info, "LOGIN, user={}", u)`.
+macro_rules! log {
+    ($sev:ident, $($arg:tt)*) => {
+        courier_common::log(courier_common::Severity::$sev, format_args!($($arg)*))
+    };
+}
+
 pub mod config;
 pub mod envcache;
 pub mod fetch;
@@ -41,14 +50,14 @@ pub fn run(args: &[std::ffi::OsString]) -> u8 {
     let mut conn = match io::Conn::stdio() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("ERR: imapd: cannot use stdin/stdout: {e}");
+            log!(Err, "imapd: cannot use stdin/stdout: {e}");
             return 1;
         }
     };
     if let Err(what) = session::check_maildir(&root, &cfg) {
         conn.put(format!("* BYE [ALERT] Fatal error: {what}\r\n"));
         conn.flush();
-        eprintln!("ERR: {}: {}", what.trim_end_matches(": "), root.display());
+        log!(Err, "{}: {}", what.trim_end_matches(": "), root.display());
         return 1;
     }
     let mut s = session::Session::new(cfg, root, conn);

@@ -81,8 +81,9 @@ impl Session {
     }
 
     fn log_line(&self, what: &str) {
-        eprintln!(
-            "INFO: {what}, user={}, ip=[{}], port=[{}], headers={}, body={}, rcvd={}, sent={}, time={}{}",
+        log!(
+            Info,
+            "{what}, user={}, ip=[{}], port=[{}], headers={}, body={}, rcvd={}, sent={}, time={}{}",
             self.cfg.user,
             self.cfg.ip,
             self.cfg.port,
@@ -97,9 +98,12 @@ impl Session {
 
     /// Greets and serves commands until LOGOUT, EOF or a fatal error.
     pub fn run(&mut self) {
-        eprintln!(
-            "INFO: LOGIN, user={}, ip=[{}], port=[{}], protocol=IMAP",
-            self.cfg.user, self.cfg.ip, self.cfg.port
+        log!(
+            Info,
+            "LOGIN, user={}, ip=[{}], port=[{}], protocol=IMAP",
+            self.cfg.user,
+            self.cfg.ip,
+            self.cfg.port
         );
         self.empty_trash();
         match self.cfg.login_tag.clone() {
@@ -177,8 +181,9 @@ impl Session {
             self.conn
                 .put("* BYE [ALERT] Fatal error: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS: \r\n");
             self.conn.flush();
-            eprintln!(
-                "ERR: {}: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS",
+            log!(
+                Err,
+                "{}: TOO MANY CONSECUTIVE PROTOCOL VIOLATIONS",
                 self.cfg.user
             );
             return true;
@@ -406,8 +411,9 @@ impl Session {
                     })
                     .collect();
                 if !fields.is_empty() {
-                    eprintln!(
-                        "INFO: ID, user={}, ip=[{}], port=[{}], {}",
+                    log!(
+                        Info,
+                        "ID, user={}, ip=[{}], port=[{}], {}",
                         self.cfg.user,
                         self.cfg.ip,
                         self.cfg.port,
@@ -526,7 +532,7 @@ impl Session {
         let ch = match mb.rescan(allow_expunge) {
             Ok(c) => c,
             Err(e) => {
-                eprintln!("ERR: imapd: rescanning {}: {e}", mb.path.display());
+                log!(Err, "imapd: rescanning {}: {e}", mb.path.display());
                 return;
             }
         };
@@ -588,7 +594,7 @@ impl Session {
         let mb = match Mailbox::open(&dir, &name, examine, self.cfg.keywords, self.cfg.use_locks) {
             Ok(m) => m,
             Err(e) => {
-                eprintln!("ERR: imapd: cannot open {}: {e}", dir.display());
+                log!(Err, "imapd: cannot open {}: {e}", dir.display());
                 self.no(tag, "Mailbox does not exist, or must be subscribed to.");
                 return;
             }
@@ -681,7 +687,7 @@ impl Session {
                 self.conn.put(out);
             }
             Err(e) => {
-                eprintln!("ERR: imapd: CREATE {}: {e}", dir.display());
+                log!(Err, "imapd: CREATE {}: {e}", dir.display());
                 self.no(tag, "Cannot create this folder.");
             }
         }
@@ -718,7 +724,7 @@ impl Session {
                 self.ok(tag, "Folder deleted.");
             }
             Err(e) => {
-                eprintln!("ERR: imapd: DELETE {}: {e}", dir.display());
+                log!(Err, "imapd: DELETE {}: {e}", dir.display());
                 self.no(tag, "Cannot delete this folder.");
             }
         }
@@ -778,8 +784,9 @@ impl Session {
                 continue;
             }
             if let Err(e) = std::fs::rename(&pa, &pb) {
-                eprintln!(
-                    "ERR: imapd: RENAME {} -> {}: {e}",
+                log!(
+                    Err,
+                    "imapd: RENAME {} -> {}: {e}",
                     pa.display(),
                     pb.display()
                 );
@@ -795,7 +802,7 @@ impl Session {
     fn rename_inbox(&mut self, tag: &str, to: &str, dst: &Path) {
         let rest = &to["INBOX.".len()..];
         if let Err(e) = courier_maildir::layout::create_folder(&self.root, rest) {
-            eprintln!("ERR: imapd: RENAME INBOX -> {}: {e}", dst.display());
+            log!(Err, "imapd: RENAME INBOX -> {}: {e}", dst.display());
             return self.no(tag, "Cannot create this folder.");
         }
         for sub in ["new", "cur"] {
@@ -847,7 +854,7 @@ impl Session {
             Ok(_) if on => self.ok(tag, "Folder subscribed."),
             Ok(_) => self.ok(tag, "Folder unsubscribed."),
             Err(e) => {
-                eprintln!("ERR: imapd: subscriptions of {}: {e}", self.root.display());
+                log!(Err, "imapd: subscriptions of {}: {e}", self.root.display());
                 self.no(tag, "Cannot subscribe to this folder.");
             }
         }
@@ -1062,14 +1069,15 @@ impl Session {
                     Ok(()) => {
                         removed += 1;
                         if log {
-                            eprintln!(
-                                "INFO: EXPUNGED, user={user}, old_name={}, new_name={}",
+                            log!(
+                                Info,
+                                "EXPUNGED, user={user}, old_name={}, new_name={}",
                                 path.display(),
                                 target.display()
                             );
                         }
                     }
-                    Err(e) => eprintln!("ERR: imapd: EXPUNGE to {}: {e}", target.display()),
+                    Err(e) => log!(Err, "imapd: EXPUNGE to {}: {e}", target.display()),
                 }
                 continue;
             }
@@ -1077,11 +1085,11 @@ impl Session {
                 Ok(()) => {
                     removed += 1;
                     if log {
-                        eprintln!("INFO: EXPUNGED, user={user}, old_name={}", path.display());
+                        log!(Info, "EXPUNGED, user={user}, old_name={}", path.display());
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => eprintln!("ERR: imapd: EXPUNGE {}: {e}", path.display()),
+                Err(e) => log!(Err, "imapd: EXPUNGE {}: {e}", path.display()),
             }
         }
         if let Some(ch) = pending {
@@ -1268,7 +1276,7 @@ impl Session {
         let mut w = match crate::fetch::AppendWriter::new(&dir) {
             Ok(w) => w,
             Err(e) => {
-                eprintln!("ERR: imapd: APPEND to {}: {e}", dir.display());
+                log!(Err, "imapd: APPEND to {}: {e}", dir.display());
                 return refuse(
                     self,
                     "[ALERT] Cannot create message - no write permission or out of disk space.",
@@ -1331,7 +1339,7 @@ impl Session {
             return self.conn.put(format!("{tag} {GENERIC_NO}\r\n"));
         }
         if let Some(e) = failed {
-            eprintln!("ERR: imapd: APPEND to {}: {e}", dir.display());
+            log!(Err, "imapd: APPEND to {}: {e}", dir.display());
             return self.no(
                 &tag,
                 "[ALERT] Cannot create message - no write permission or out of disk space.",
@@ -1365,7 +1373,7 @@ impl Session {
         let path = match w.commit(&sys, mtime) {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("ERR: imapd: APPEND to {}: {e}", dir.display());
+                log!(Err, "imapd: APPEND to {}: {e}", dir.display());
                 return self.no(
                     tag,
                     "[ALERT] Cannot create message - no write permission or out of disk space.",
