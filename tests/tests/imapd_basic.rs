@@ -662,3 +662,60 @@ fn envelope_and_size_caches_give_the_same_answers() {
     std::fs::write(m.join("courierimapenvcache"), "garbage 99999\nxx").unwrap();
     assert_eq!(run(), first);
 }
+
+/// INTERNALDATE is printed in the server's zone (TZ, with daylight saving time) and
+/// BEFORE/ON/SINCE compare the local day, as Courier does.
+#[test]
+fn internaldate_in_the_local_time_zone() {
+    if !Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
+        eprintln!("skipped: no zoneinfo for Europe/Berlin");
+        return;
+    }
+    let (s, m) = maildir("imapd-tz");
+    put(&m, "cur", "1.M1P1.h,S=15:2,", "Subject: a\n\nx\n");
+    put(&m, "cur", "2.M1P1.h,S=15:2,", "Subject: b\n\nx\n");
+    // 2023-07-21 22:30:00 UTC (summer, +0200) and 2023-11-14 22:13:20 UTC (+0100).
+    let times = [1_689_978_600, 1_700_000_000];
+    for (n, t) in times.iter().enumerate() {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(m.join("cur").join(format!("{}.M1P1.h,S=15:2,", n + 1)))
+            .unwrap();
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(*t);
+        f.set_times(std::fs::FileTimes::new().set_accessed(t).set_modified(t))
+            .unwrap();
+    }
+    let script = [
+        ("a", "SELECT INBOX"),
+        ("b", "FETCH 1:* INTERNALDATE"),
+        ("c", "SEARCH ON 22-Jul-2023"),
+        ("d", "SEARCH ON 21-Jul-2023"),
+        ("e", "SEARCH SINCE 14-Nov-2023"),
+        ("f", "SEARCH BEFORE 15-Nov-2023"),
+    ];
+    let run = |bin: &Path| {
+        let mut c = Imap::start_with(bin, s.path(), &[("TZ", "Europe/Berlin")]);
+        c.line();
+        let v: Vec<Vec<String>> = script.iter().map(|(t, x)| c.cmd(t, x)).collect();
+        c.cmd("z", "LOGOUT");
+        v
+    };
+    let ours_v = run(&ours("imapd"));
+    assert!(has(
+        &ours_v[1],
+        "* 1 FETCH (INTERNALDATE \"22-Jul-2023 00:30:00 +0200\")"
+    ));
+    assert!(has(
+        &ours_v[1],
+        "* 2 FETCH (INTERNALDATE \"14-Nov-2023 23:13:20 +0100\")"
+    ));
+    assert_eq!(ours_v[2][0], "* SEARCH 1\r\n");
+    assert_eq!(ours_v[3][0], "* SEARCH\r\n");
+    assert_eq!(ours_v[4][0], "* SEARCH 2\r\n");
+    assert_eq!(ours_v[5][0], "* SEARCH 1 2\r\n");
+    let Some(courier) = courier("imapd", "internaldate_in_the_local_time_zone") else {
+        return;
+    };
+    let deb = run(&courier);
+    assert_eq!(deb[1..], ours_v[1..]);
+}

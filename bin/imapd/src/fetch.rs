@@ -355,7 +355,13 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                 }
                 FetchAtt::InternalDate => {
                     out.extend_from_slice(b"INTERNALDATE \"");
-                    out.extend_from_slice(mime::date::format_date_time(mtime, 0).as_bytes());
+                    out.extend_from_slice(
+                        mime::date::format_date_time(
+                            mtime,
+                            courier_privsep::local_utc_offset(mtime),
+                        )
+                        .as_bytes(),
+                    );
                     out.push(b'"');
                 }
                 FetchAtt::Rfc822Size => {
@@ -1073,7 +1079,13 @@ fn big_fetch(
             }
             FetchAtt::InternalDate => {
                 out.extend_from_slice(b"INTERNALDATE \"");
-                out.extend_from_slice(mime::date::format_date_time(meta.mtime(), 0).as_bytes());
+                out.extend_from_slice(
+                    mime::date::format_date_time(
+                        meta.mtime(),
+                        courier_privsep::local_utc_offset(meta.mtime()),
+                    )
+                    .as_bytes(),
+                );
                 out.push(b'"');
             }
             FetchAtt::Rfc822Size => {

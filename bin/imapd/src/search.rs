@@ -104,7 +104,8 @@ fn eval(k: &SearchKey, c: &Ctx<'_>) -> bool {
     use SearchKey::*;
     let m = &c.mb.msgs[c.i];
     let flags = || m.flags();
-    let day = || c.mtime.div_euclid(86400);
+    let day =
+        || (c.mtime + i64::from(courier_privsep::local_utc_offset(c.mtime))).div_euclid(86400);
     match k {
         And(v) => v.iter().all(|x| eval(x, c)),
         All => true,
