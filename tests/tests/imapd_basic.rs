@@ -719,3 +719,62 @@ fn internaldate_in_the_local_time_zone() {
     let deb = run(&courier);
     assert_eq!(deb[1..], ours_v[1..]);
 }
+
+/// SEARCH FROM/SUBJECT/HEADER look at the header of every MIME part, as Courier's do
+/// (a MIME message's parts and attached messages), and only the top header otherwise.
+#[test]
+fn header_search_covers_every_mime_part() {
+    let (s, m) = maildir("imapd-hdrsearch");
+    put(
+        &m,
+        "cur",
+        "1.M1P1.h:2,S",
+        "MIME-Version: 1.0\nFrom: alice@a\nSubject: outer\n\
+         Content-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\
+         X-Part: inner-part\n\nhello\n--XX\nContent-Type: message/rfc822\n\n\
+         From: bob@b\nSubject: nested zebra\n\nbody\n--XX--\n",
+    );
+    put(
+        &m,
+        "cur",
+        "2.M1P1.h:2,S",
+        "From: carol@c\nSubject: plain zebra\n\nx\n",
+    );
+    put(
+        &m,
+        "cur",
+        "3.M1P1.h:2,S",
+        "From: dan@d\nContent-Type: message/rfc822\n\nFrom: erin@e\nSubject: fwd\n\nx\n",
+    );
+    let script = [
+        ("a", "SELECT INBOX"),
+        ("b", "SEARCH FROM bob"),
+        ("c", "SEARCH SUBJECT zebra"),
+        ("d", "SEARCH HEADER X-Part inner"),
+        ("e", "SEARCH FROM erin"),
+        ("f", "SEARCH NOT FROM alice"),
+    ];
+    let run = |bin: &Path| {
+        let mut c = Imap::start_with(bin, s.path(), &[]);
+        c.line();
+        let v: Vec<Vec<String>> = script.iter().map(|(t, x)| c.cmd(t, x)).collect();
+        c.cmd("z", "LOGOUT");
+        v
+    };
+    let o = run(&ours("imapd"));
+    let firsts: Vec<&str> = o[1..].iter().map(|v| v[0].trim_end()).collect();
+    assert_eq!(
+        firsts,
+        [
+            "* SEARCH 1",
+            "* SEARCH 1 2",
+            "* SEARCH 1",
+            "* SEARCH",
+            "* SEARCH 2 3"
+        ]
+    );
+    let Some(courier) = courier("imapd", "header_search_covers_every_mime_part") else {
+        return;
+    };
+    assert_eq!(run(&courier)[1..], o[1..]);
+}

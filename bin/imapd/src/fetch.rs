@@ -1093,7 +1093,12 @@ fn big_fetch(
             }
             FetchAtt::Envelope => {
                 out.extend_from_slice(b"ENVELOPE ");
-                out.extend_from_slice(&mime::envelope_from_header(&header));
+                // No empty line: Courier leaves an unterminated last line out.
+                if mime::crlf::header_end(&header).is_some() {
+                    out.extend_from_slice(&mime::envelope_from_header(&header));
+                } else {
+                    out.extend_from_slice(&mime::Message::parse(&header).envelope());
+                }
             }
             FetchAtt::Rfc822Header => {
                 out.extend_from_slice(b"RFC822.HEADER ");

@@ -85,12 +85,26 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 fn header_has(c: &Ctx<'_>, name: &[u8], needle: &[u8]) -> bool {
-    let Some(h) = c.header else { return false };
-    let vals = mime::search::header_values(h, name);
+    let vals = match (c.msg, c.header) {
+        (Some(m), _) => mime::search::header_values_all(m, name),
+        (None, Some(h)) => mime::search::header_values(h, name),
+        (None, None) => return false,
+    };
     if needle.is_empty() {
         return !vals.is_empty();
     }
     vals.iter().any(|v| contains(v, needle))
+}
+
+/// Whether a header's Content-Type makes the message multipart or message/*.
+fn composite(header: &[u8]) -> bool {
+    mime::search::header_values(header, b"Content-Type")
+        .first()
+        .is_some_and(|v| {
+            let v = v.trim_ascii_start();
+            let starts = |p: &[u8]| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p);
+            starts(b"multipart/") || starts(b"message/")
+        })
 }
 
 fn sent_day(c: &Ctx<'_>) -> Option<i64> {
@@ -235,6 +249,16 @@ pub fn matching(mb: &mut Mailbox, key: &SearchKey) -> Vec<usize> {
             mtime = t;
             if n >= Need::Header {
                 data = Some(mime::crlf::from_maildir(&d).into_owned());
+            }
+            // Courier searches the header of every MIME part: a multipart or
+            // message/* message is read whole for header searches.
+            if n == Need::Header
+                && big_size.is_none()
+                && data.as_deref().is_some_and(composite)
+                && let Some((d, _)) = read_for_search(&mb.file(i), false)
+            {
+                data = Some(mime::crlf::from_maildir(&d).into_owned());
+                n = Need::Full;
             }
         }
         let parsed = if n == Need::Full {
