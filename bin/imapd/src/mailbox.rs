@@ -131,15 +131,15 @@ impl Mailbox {
     ) -> Result<Mailbox, courier_maildir::MaildirError> {
         let start = std::time::SystemTime::now();
         let scan = uiddb::scan(path, locking)?;
-        // Courier's \Recent: the messages this session saw first (numbered them).
-        let recent: HashSet<u32> = scan.assigned.iter().map(|(u, _)| *u).collect();
+        // Courier's \Recent: the messages this session saw first (numbered them),
+        // which are the last ones.
+        let first_new = scan.first_assigned_uid();
         let msgs: Vec<Msg> = scan
-            .messages
-            .iter()
+            .messages()
             .map(|(uid, n)| Msg {
-                uid: *uid,
-                recent: recent.contains(uid),
-                name: n.clone().into_boxed_str(),
+                uid,
+                recent: uid >= first_new,
+                name: n.into(),
                 size: 0,
             })
             .collect();
@@ -158,8 +158,8 @@ impl Mailbox {
             path: path.to_path_buf(),
             name: name.to_string(),
             read_only,
-            uidvalidity: scan.db.uidvalidity,
-            next_uid: scan.db.next_uid,
+            uidvalidity: scan.uidvalidity,
+            next_uid: scan.next_uid,
             msgs,
             kw,
             keywords_enabled: keywords,
@@ -280,13 +280,13 @@ impl Mailbox {
         let start = std::time::SystemTime::now();
         let scan = uiddb::scan(&self.path, self.locking)?;
         let mut ch = Changes::default();
-        if scan.db.uidvalidity != self.uidvalidity {
+        if scan.uidvalidity != self.uidvalidity {
             // The folder was recreated under us; nothing sensible but to report all
             // old messages gone and the new ones present.
-            self.uidvalidity = scan.db.uidvalidity;
+            self.uidvalidity = scan.uidvalidity;
         }
-        let recent: HashSet<u32> = scan.assigned.iter().map(|(u, _)| *u).collect();
-        let now: HashMap<u32, &String> = scan.messages.iter().map(|(u, n)| (*u, n)).collect();
+        let first_new = scan.first_assigned_uid();
+        let now: HashMap<u32, &str> = scan.messages().collect();
         // Expunges in ascending order, each number valid after the previous ones
         // (Courier's order).
         if allow_expunge && self.msgs.iter().any(|m| !now.contains_key(&m.uid)) {
@@ -307,32 +307,32 @@ impl Mailbox {
         }
         // Flag changes.
         for (i, m) in self.msgs.iter_mut().enumerate() {
-            if let Some(n) = now.get(&m.uid)
-                && n.as_str() != &*m.name
+            if let Some(&n) = now.get(&m.uid)
+                && n != &*m.name
             {
                 if Flags::from_file_name(n) != Flags::from_file_name(&m.name) {
                     ch.flag_changes.push(i as u32 + 1);
                 }
-                m.name = n.as_str().into();
+                m.name = n.into();
             }
         }
         // New messages.
         let max = self.msgs.last().map_or(0, |m| m.uid);
         let old_count = self.msgs.len();
-        for (uid, n) in &scan.messages {
-            if *uid > max {
+        for (uid, n) in scan.messages() {
+            if uid > max {
                 if let Some(k) = &mut self.kw {
                     let _ = k.insert_message(name::basename(n).as_bytes());
                 }
                 self.msgs.push(Msg {
-                    uid: *uid,
-                    recent: recent.contains(uid),
-                    name: n.as_str().into(),
+                    uid,
+                    recent: uid >= first_new,
+                    name: n.into(),
                     size: 0,
                 });
             }
         }
-        self.next_uid = scan.db.next_uid;
+        self.next_uid = scan.next_uid;
         if self.msgs.len() != old_count || !ch.expunged.is_empty() {
             ch.exists = Some(self.exists());
             ch.recent = Some(self.recent_count());
@@ -384,7 +384,7 @@ impl Mailbox {
             self.announced = names;
         }
         // Vanished messages kept for now must be looked at again next time.
-        self.stamps = if allow_expunge || self.msgs.len() == scan.messages.len() {
+        self.stamps = if allow_expunge || self.msgs.len() == scan.len() {
             trusted_stamps(&self.path, start)
         } else {
             None

@@ -1441,14 +1441,9 @@ pub(crate) fn uid_after_add(
         return Some(r);
     }
     let scan = uiddb::scan(dir, locking).ok()?;
-    let map: std::collections::HashMap<&str, u32> = scan
-        .db
-        .entries
-        .iter()
-        .map(|(u, b)| (b.as_str(), *u))
-        .collect();
+    let map: std::collections::HashMap<&str, u32> = scan.entries().map(|(u, b)| (b, u)).collect();
     let uids: Option<Vec<u32>> = bases.iter().map(|b| map.get(b.as_str()).copied()).collect();
-    Some((scan.db.uidvalidity, uids?))
+    Some((scan.uidvalidity, uids?))
 }
 
 /// STATUS numbers of an unselected folder without moving `new/` (so `\Recent`
@@ -1456,7 +1451,7 @@ pub(crate) fn uid_after_add(
 fn folder_status(dir: &Path, locking: bool) -> Option<(u32, u32, u32, u32, u32)> {
     let db = match uiddb::UidDb::read(dir) {
         Ok(Some((db, _))) => db,
-        _ => uiddb::scan(dir, locking).ok()?.db,
+        _ => uiddb::scan(dir, locking).ok()?.db(),
     };
     let known: std::collections::HashSet<&str> =
         db.entries.iter().map(|(_, b)| b.as_str()).collect();

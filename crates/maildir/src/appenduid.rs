@@ -106,13 +106,13 @@ mod tests {
         let (_t, m) = folder();
         fs::write(m.join("cur/100.M1P1.h:2,"), b"x").unwrap();
         let first = scan(&m, true).unwrap();
-        assert_eq!(first.db.next_uid, 2);
+        assert_eq!(first.next_uid, 2);
         fs::write(m.join("cur/200.M1P1.h:2,S"), b"y").unwrap();
         fs::write(m.join("cur/150.M1P1.h:2,"), b"z").unwrap();
         let (v, uids) = assign(&m, &["200.M1P1.h".to_string()], true)
             .unwrap()
             .unwrap();
-        assert_eq!((v, uids), (first.db.uidvalidity, vec![2]));
+        assert_eq!((v, uids), (first.uidvalidity, vec![2]));
         // Again: same UID.
         let (_, uids) = assign(&m, &["200.M1P1.h".to_string()], true)
             .unwrap()
@@ -121,10 +121,7 @@ mod tests {
         // The other new file is numbered by the next scan, after ours.
         let s = scan(&m, true).unwrap();
         assert_eq!(
-            s.messages
-                .iter()
-                .map(|(u, n)| (*u, n.as_str()))
-                .collect::<Vec<_>>(),
+            s.messages().collect::<Vec<_>>(),
             vec![
                 (1, "100.M1P1.h:2,"),
                 (2, "200.M1P1.h:2,S"),
@@ -141,12 +138,9 @@ mod tests {
         let (v, uids) = assign_or_create(&m, &["200.M1P1.h".to_string()], true).unwrap();
         assert_eq!(uids, vec![1]);
         let s = scan(&m, true).unwrap();
-        assert_eq!(s.db.uidvalidity, v);
+        assert_eq!(s.uidvalidity, v);
         assert_eq!(
-            s.messages
-                .iter()
-                .map(|(u, n)| (*u, n.as_str()))
-                .collect::<Vec<_>>(),
+            s.messages().collect::<Vec<_>>(),
             vec![(1, "200.M1P1.h:2,"), (2, "100.M1P1.h:2,")]
         );
     }
