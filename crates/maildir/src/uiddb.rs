@@ -522,11 +522,23 @@ pub fn scan(folder: &Path, locking: bool) -> Result<Scan> {
     }
     drop(index);
     let first_assigned = slots.len();
-    let mut fresh: Vec<u32> = (0..files.len() as u32)
+    // Courier's order (name::compare), with each name's leading number parsed once.
+    let leading = |s: &str| -> u64 {
+        let end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        s[..end].parse().unwrap_or(0)
+    };
+    let mut fresh: Vec<(u64, u32)> = (0..files.len() as u32)
         .filter(|&i| !claimed[i as usize])
+        .map(|i| (leading(base_of(&files[i as usize])), i))
         .collect();
-    fresh.sort_by(|&a, &b| name::compare(base_of(&files[a as usize]), base_of(&files[b as usize])));
-    for i in fresh {
+    fresh.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0).then_with(|| {
+            base_of(&files[a.1 as usize])
+                .as_bytes()
+                .cmp(base_of(&files[b.1 as usize]).as_bytes())
+        })
+    });
+    for (_, i) in fresh {
         let f = files[i as usize];
         slots.push(Slot {
             uid: next_uid,
@@ -741,9 +753,10 @@ mod tests {
     #[test]
     fn scan_agrees_with_uiddb_parse_on_many_messages() {
         let (_t, m) = folder();
-        let names: Vec<String> = (0..500)
+        let mut names: Vec<String> = (0..500)
             .map(|i| format!("{}.M{i}P1.h,S=1", 1000 + i % 7))
             .collect();
+        names.extend(["x.M1", "99999999999999999999999.M2", "007.M3", "7.M3"].map(String::from));
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         put(&m, &refs);
         let s = scan(&m, false).unwrap();
