@@ -282,9 +282,8 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
     }
     for i in idx {
         let seq = i + 1;
-        let cached_env: Option<Vec<u8>> = env_cache
-            .as_ref()
-            .and_then(|c| c.get(mb.msgs[i].base()).cloned());
+        let cached_env: Option<Vec<u8>> =
+            env_cache.as_ref().and_then(|c| c.get(mb.base(i)).cloned());
         if (needs_full || needs_size) && big_fetch(s, &mut mb, i, &atts, &mut out) {
             continue;
         }
@@ -386,8 +385,8 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                         && env_bytes < crate::envcache::MAX_FILE
                         && let Some(c) = env_cache.as_mut()
                     {
-                        env_bytes += (mb.msgs[i].base().len() + env.len()) as u64;
-                        c.insert(mb.msgs[i].base().to_string(), env);
+                        env_bytes += (mb.base(i).len() + env.len()) as u64;
+                        c.insert(mb.base(i).to_string(), env);
                         env_dirty += 1;
                     }
                 }
@@ -465,7 +464,7 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
         // response of its own, as Courier does (RFC 3501 6.4.5 allows either form).
         let mut flags_changed = false;
         if sets_seen {
-            let mut f = mb.msgs[i].flags();
+            let mut f = mb.flags(i);
             if !f.contains(Flag::Seen) {
                 f.set(Flag::Seen, true);
                 flags_changed = mb.set_flags(i, &f);
@@ -489,7 +488,7 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
     if env_dirty > 0
         && let Some(c) = &env_cache
     {
-        crate::envcache::save(&mb.path, c, mb.msgs.iter().map(|m| m.base()));
+        crate::envcache::save(&mb.path, c, mb.bases());
     }
     out.extend_from_slice(format!("{tag} OK FETCH completed.\r\n").as_bytes());
     s.conn.out = out;
@@ -548,7 +547,7 @@ pub fn store(
     let mut kw_changed = false;
     let mut over_quota = false;
     for &i in &idx {
-        let old = mb.msgs[i].flags();
+        let old = mb.flags(i);
         let mut f = old.clone();
         for fl in Flag::ALL {
             let want = sys.contains(fl);
@@ -562,7 +561,7 @@ pub fn store(
         let was_del = old.contains(Flag::Trashed);
         let is_del = f.contains(Flag::Trashed);
         let size = if was_del != is_del && quota.is_some() {
-            courier_maildir::name::size_from_name(&mb.msgs[i].name)
+            courier_maildir::name::size_from_name(mb.name(i))
                 .or_else(|| std::fs::metadata(mb.file(i)).ok().map(|m| m.len()))
                 .unwrap_or(0) as i64
         } else {
@@ -589,7 +588,7 @@ pub fn store(
             };
         }
         if let Some(k) = mb.kw.as_mut() {
-            let base = mb.msgs[i].base().to_string();
+            let base = mb.names.base(&mb.msgs[i]).to_string();
             let current: Vec<Vec<u8>> = k.keywords(base.as_bytes()).map(<[u8]>::to_vec).collect();
             let mut want = current.clone();
             match mode {
@@ -705,12 +704,12 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
     let counted: Vec<usize> = idx
         .iter()
         .copied()
-        .filter(|&i| !mb.msgs[i].flags().contains(Flag::Trashed))
+        .filter(|&i| !mb.flags(i).contains(Flag::Trashed))
         .collect();
     let total: u64 = counted
         .iter()
         .map(|&i| {
-            courier_maildir::name::size_from_name(&mb.msgs[i].name)
+            courier_maildir::name::size_from_name(mb.name(i))
                 .or_else(|| std::fs::metadata(mb.file(i)).ok().map(|m| m.len()))
                 .unwrap_or(0)
         })
@@ -742,7 +741,7 @@ pub fn copy(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, mailbox: &[u8],
         match placed {
             Ok(base) => {
                 if let Some(k) = &mb.kw {
-                    let kws: Vec<&[u8]> = k.keywords(mb.msgs[i].base().as_bytes()).collect();
+                    let kws: Vec<&[u8]> = k.keywords(mb.base(i).as_bytes()).collect();
                     if !kws.is_empty() {
                         if dest_kw.is_none() {
                             dest_kw = KeywordStore::open(&dir, opts).ok();
@@ -846,8 +845,8 @@ fn copy_one(mb: &mut Mailbox, i: usize, dir: &Path) -> std::io::Result<String> {
     if !meta.file_type().is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    let flags = mb.msgs[i].flags();
-    let size = courier_maildir::name::size_from_name(&mb.msgs[i].name).or(Some(meta.len()));
+    let flags = mb.flags(i);
+    let size = courier_maildir::name::size_from_name(mb.name(i)).or(Some(meta.len()));
     for _ in 0..5 {
         let base = new_name(size, meta.dev(), meta.ino());
         let target = dir.join("cur").join(flags.file_name(&base));
@@ -880,12 +879,12 @@ fn copy_one(mb: &mut Mailbox, i: usize, dir: &Path) -> std::io::Result<String> {
 fn move_one(mb: &mut Mailbox, i: usize, dir: &Path) -> std::io::Result<String> {
     for attempt in 0..2 {
         let src = mb.file(i);
-        let target = dir.join("cur").join(&*mb.msgs[i].name);
+        let target = dir.join("cur").join(mb.name(i));
         if std::fs::symlink_metadata(&target).is_ok() {
             return Err(std::io::Error::other("target exists"));
         }
         match std::fs::rename(&src, &target) {
-            Ok(()) => return Ok(mb.msgs[i].base().to_string()),
+            Ok(()) => return Ok(mb.base(i).to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
                 if !mb.refind(i) {
                     return Err(e);
@@ -1181,7 +1180,7 @@ fn big_fetch(
     }
     out.extend_from_slice(b")\r\n");
     if sets_seen {
-        let mut f = mb.msgs[i].flags();
+        let mut f = mb.flags(i);
         if !f.contains(Flag::Seen) {
             f.set(Flag::Seen, true);
             if mb.set_flags(i, &f) {

@@ -7,28 +7,88 @@ use courier_maildir::uiddb;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-/// One message of the selected folder.
-#[derive(Debug)]
+/// One message of the selected folder: 20 bytes, its file name lives in the
+/// folder's [`Names`] buffer.
+#[derive(Debug, Clone, Copy)]
 pub struct Msg {
     /// Its UID.
     pub uid: u32,
-    /// Its `cur/` file name (with the `:2,` flags).
-    pub name: Box<str>,
-    /// `\Recent` for this session.
-    pub recent: bool,
     /// RFC822.SIZE once known (CRLF size), 0 = not computed.
     pub size: u32,
+    start: u32,
+    len: u16,
+    base_len: u16,
+    /// `\Recent` for this session.
+    pub recent: bool,
 }
 
-impl Msg {
-    /// The flags in the file name.
-    pub fn flags(&self) -> Flags {
-        Flags::from_file_name(&self.name)
+/// The `cur/` file names (with the `:2,` flags) of the selected folder's
+/// messages, in one buffer; a rename appends the new name, and the buffer is
+/// compacted when more than half of it is old names.
+#[derive(Debug, Default)]
+pub struct Names {
+    buf: String,
+    garbage: usize,
+}
+
+impl Names {
+    /// A message entry for file name `n` (file names are at most 255 bytes).
+    fn push(&mut self, uid: u32, n: &str, recent: bool) -> Msg {
+        let mut m = Msg {
+            uid,
+            size: 0,
+            start: 0,
+            len: 0,
+            base_len: 0,
+            recent,
+        };
+        self.put(&mut m, n);
+        m
     }
 
-    /// Its basename.
-    pub fn base(&self) -> &str {
-        name::basename(&self.name)
+    fn put(&mut self, m: &mut Msg, n: &str) {
+        let (Ok(start), Ok(len), Ok(base_len)) = (
+            u32::try_from(self.buf.len()),
+            u16::try_from(n.len()),
+            u16::try_from(name::basename(n).len()),
+        ) else {
+            return;
+        };
+        self.buf.push_str(n);
+        *m = Msg {
+            start,
+            len,
+            base_len,
+            ..*m
+        };
+    }
+
+    /// The file name of `m`.
+    pub fn name(&self, m: &Msg) -> &str {
+        let s = m.start as usize;
+        self.buf.get(s..s + usize::from(m.len)).unwrap_or("")
+    }
+
+    /// The basename of `m`.
+    pub fn base(&self, m: &Msg) -> &str {
+        let s = m.start as usize;
+        self.buf.get(s..s + usize::from(m.base_len)).unwrap_or("")
+    }
+
+    /// Gives `m` the file name `n`.
+    fn rename(&mut self, msgs: &mut [Msg], i: usize, n: &str) {
+        self.garbage += usize::from(msgs[i].len);
+        self.put(&mut msgs[i], n);
+        if self.garbage > 1 << 20 && self.garbage > self.buf.len() / 2 {
+            let old = std::mem::take(&mut self.buf);
+            self.buf.reserve(old.len() - self.garbage);
+            self.garbage = 0;
+            for m in msgs.iter_mut() {
+                let s = m.start as usize;
+                let n = old.get(s..s + usize::from(m.len)).unwrap_or("");
+                self.put(m, n);
+            }
+        }
     }
 }
 
@@ -62,6 +122,8 @@ pub struct Mailbox {
     pub next_uid: u32,
     /// The messages, ascending UID.
     pub msgs: Vec<Msg>,
+    /// Their file names.
+    pub names: Names,
     /// Keywords: opened when the folder has any (or a STORE sets one), so a
     /// folder without keywords costs no memory for them.
     pub kw: Option<KeywordStore>,
@@ -134,20 +196,20 @@ impl Mailbox {
         // Courier's \Recent: the messages this session saw first (numbered them),
         // which are the last ones.
         let first_new = scan.first_assigned_uid();
+        let mut names = Names::default();
+        names
+            .buf
+            .reserve(scan.messages().map(|(_, n)| n.len()).sum());
         let msgs: Vec<Msg> = scan
             .messages()
-            .map(|(uid, n)| Msg {
-                uid,
-                recent: uid >= first_new,
-                name: n.into(),
-                size: 0,
-            })
+            .map(|(uid, n)| names.push(uid, n, uid >= first_new))
             .collect();
+        drop(scan.moved_from_new);
         let kw = if keywords && has_keyword_files(path) {
             KeywordStore::open_for(
                 path,
                 KwOptions::IMAP,
-                msgs.iter().map(|m| m.base().as_bytes()),
+                msgs.iter().map(|m| names.base(m).as_bytes()),
             )
             .ok()
         } else {
@@ -161,6 +223,7 @@ impl Mailbox {
             uidvalidity: scan.uidvalidity,
             next_uid: scan.next_uid,
             msgs,
+            names,
             kw,
             keywords_enabled: keywords,
             announced: Vec::new(),
@@ -180,7 +243,7 @@ impl Mailbox {
             self.kw = KeywordStore::open_for(
                 &self.path,
                 KwOptions::IMAP,
-                self.msgs.iter().map(|m| m.base().as_bytes()),
+                self.msgs.iter().map(|m| self.names.base(m).as_bytes()),
             )
             .ok();
         }
@@ -211,7 +274,34 @@ impl Mailbox {
 
     /// The path of message `i` (0-based).
     pub fn file(&self, i: usize) -> PathBuf {
-        self.path.join("cur").join(&*self.msgs[i].name)
+        self.path.join("cur").join(self.name(i))
+    }
+
+    /// The `cur/` file name of message `i`.
+    pub fn name(&self, i: usize) -> &str {
+        self.names.name(&self.msgs[i])
+    }
+
+    /// The basename of message `i`.
+    pub fn base(&self, i: usize) -> &str {
+        self.names.base(&self.msgs[i])
+    }
+
+    /// The flags in message `i`'s file name.
+    pub fn flags(&self, i: usize) -> Flags {
+        Flags::from_file_name(self.name(i))
+    }
+
+    /// Every message's basename, in order.
+    pub fn bases(&self) -> impl Iterator<Item = &str> + '_ {
+        self.msgs.iter().map(|m| self.names.base(m))
+    }
+
+    /// Every message's flags, in order.
+    pub fn all_flags(&self) -> impl Iterator<Item = Flags> + '_ {
+        self.msgs
+            .iter()
+            .map(|m| Flags::from_file_name(self.names.name(m)))
     }
 
     /// 0-based index of UID `uid`.
@@ -223,7 +313,7 @@ impl Mailbox {
     pub fn keywords(&self, i: usize) -> Vec<Vec<u8>> {
         match &self.kw {
             Some(k) => k
-                .keywords(self.msgs[i].base().as_bytes())
+                .keywords(self.base(i).as_bytes())
                 .map(<[u8]>::to_vec)
                 .collect(),
             None => Vec::new(),
@@ -233,7 +323,7 @@ impl Mailbox {
     /// Writes `(\Draft \Flagged ... keywords)` for message `i`, Courier's order.
     pub fn write_flags(&self, i: usize, out: &mut Vec<u8>) {
         let m = &self.msgs[i];
-        let f = m.flags();
+        let f = self.flags(i);
         out.push(b'(');
         let mut first = true;
         let mut put = |out: &mut Vec<u8>, s: &[u8]| {
@@ -258,7 +348,7 @@ impl Mailbox {
             put(out, b"\\Recent");
         }
         if let Some(k) = &self.kw {
-            for name in k.keywords(m.base().as_bytes()) {
+            for name in k.keywords(self.base(i).as_bytes()) {
                 put(out, name);
             }
         }
@@ -297,8 +387,9 @@ impl Mailbox {
                     kept.push(m);
                 } else {
                     if let Some(k) = &mut self.kw {
-                        k.forget(m.base().as_bytes());
+                        k.forget(self.names.base(&m).as_bytes());
                     }
+                    self.names.garbage += usize::from(m.len);
                     ch.expunged.push(i as u32 + 1 - removed);
                     removed += 1;
                 }
@@ -306,14 +397,14 @@ impl Mailbox {
             self.msgs = kept;
         }
         // Flag changes.
-        for (i, m) in self.msgs.iter_mut().enumerate() {
-            if let Some(&n) = now.get(&m.uid)
-                && n != &*m.name
+        for i in 0..self.msgs.len() {
+            if let Some(&n) = now.get(&self.msgs[i].uid)
+                && n != self.name(i)
             {
-                if Flags::from_file_name(n) != Flags::from_file_name(&m.name) {
+                if Flags::from_file_name(n) != self.flags(i) {
                     ch.flag_changes.push(i as u32 + 1);
                 }
-                m.name = n.into();
+                self.names.rename(&mut self.msgs, i, n);
             }
         }
         // New messages.
@@ -324,12 +415,8 @@ impl Mailbox {
                 if let Some(k) = &mut self.kw {
                     let _ = k.insert_message(name::basename(n).as_bytes());
                 }
-                self.msgs.push(Msg {
-                    uid,
-                    recent: uid >= first_new,
-                    name: n.into(),
-                    size: 0,
-                });
+                let m = self.names.push(uid, n, uid >= first_new);
+                self.msgs.push(m);
             }
         }
         self.next_uid = scan.next_uid;
@@ -343,7 +430,7 @@ impl Mailbox {
             self.ensure_kw();
             if let Some(k) = &self.kw {
                 for (i, m) in self.msgs.iter().enumerate().take(old_count) {
-                    if k.keywords(m.base().as_bytes()).len() > 0
+                    if k.keywords(self.names.base(m).as_bytes()).len() > 0
                         && !ch.flag_changes.contains(&(i as u32 + 1))
                     {
                         ch.flag_changes.push(i as u32 + 1);
@@ -366,10 +453,13 @@ impl Mailbox {
                 // their flags anyway.
                 for (i, m) in self.msgs.iter().enumerate().take(old_count) {
                     let now_kw: Vec<Vec<u8>> = k
-                        .keywords(m.base().as_bytes())
+                        .keywords(self.names.base(m).as_bytes())
                         .map(<[u8]>::to_vec)
                         .collect();
-                    let old_kw = before.get(m.base().as_bytes()).cloned().unwrap_or_default();
+                    let old_kw = before
+                        .get(self.names.base(m).as_bytes())
+                        .cloned()
+                        .unwrap_or_default();
                     if now_kw != old_kw && !seen.contains(&(i as u32 + 1)) {
                         ch.flag_changes.push(i as u32 + 1);
                     }
@@ -396,22 +486,22 @@ impl Mailbox {
     /// session renamed it meanwhile. Returns false when the message is gone.
     pub fn set_flags(&mut self, i: usize, flags: &Flags) -> bool {
         self.stamps = None;
-        let base = self.msgs[i].base().to_string();
+        let base = self.base(i).to_string();
         let new_name = flags.file_name(&base);
-        if *self.msgs[i].name == *new_name {
+        if self.name(i) == new_name {
             return true;
         }
         let cur = self.path.join("cur");
         for _ in 0..3 {
-            let from = cur.join(&*self.msgs[i].name);
+            let from = cur.join(self.name(i));
             match std::fs::rename(&from, cur.join(&new_name)) {
                 Ok(()) => {
-                    self.msgs[i].name = new_name.into_boxed_str();
+                    self.names.rename(&mut self.msgs, i, &new_name);
                     return true;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     match find_by_base(&cur, &base) {
-                        Some(n) => self.msgs[i].name = n.into_boxed_str(),
+                        Some(n) => self.names.rename(&mut self.msgs, i, &n),
                         None => return false,
                     }
                 }
@@ -445,7 +535,7 @@ impl Mailbox {
         }
         for m in &mut self.msgs {
             if m.size == 0
-                && let Some(&n) = map.get(m.base().as_bytes())
+                && let Some(&n) = map.get(self.names.base(m).as_bytes())
             {
                 m.size = n;
             }
@@ -461,7 +551,7 @@ impl Mailbox {
         let mut out = Vec::with_capacity(self.msgs.len() * 64);
         for m in &self.msgs {
             if m.size != 0 {
-                out.extend_from_slice(m.base().as_bytes());
+                out.extend_from_slice(self.names.base(m).as_bytes());
                 out.extend_from_slice(format!(" {}\n", m.size).as_bytes());
             }
         }
@@ -477,10 +567,10 @@ impl Mailbox {
     /// by another session). Updates the entry; false when it is really gone.
     pub fn refind(&mut self, i: usize) -> bool {
         let cur = self.path.join("cur");
-        let base = self.msgs[i].base().to_string();
+        let base = self.base(i).to_string();
         match find_by_base(&cur, &base) {
             Some(n) => {
-                self.msgs[i].name = n.into_boxed_str();
+                self.names.rename(&mut self.msgs, i, &n);
                 true
             }
             None => false,
@@ -551,7 +641,7 @@ mod tests {
     fn flags_are_renamed_and_found_again() {
         let (_t, m) = folder();
         let mut mb = Mailbox::open(&m, "INBOX", false, false, true).unwrap();
-        let mut f = mb.msgs[0].flags();
+        let mut f = mb.flags(0);
         f.set(Flag::Flagged, true);
         assert!(mb.set_flags(0, &f));
         assert!(m.join("cur/101.M1P1.h:2,F").exists());
@@ -562,5 +652,25 @@ mod tests {
         assert!(m.join("cur/101.M1P1.h:2,FR").exists());
         std::fs::remove_file(m.join("cur/101.M1P1.h:2,FR")).unwrap();
         assert!(!mb.set_flags(0, &Flags::new()));
+    }
+
+    #[test]
+    fn names_buffer_is_compacted_after_many_renames() {
+        let mut names = Names::default();
+        let mut msgs: Vec<Msg> = (0..3)
+            .map(|i| names.push(i + 1, &format!("{i}.M1P1.h:2,"), false))
+            .collect();
+        for round in 0..20_000 {
+            let i = round % 3;
+            let flags = if round % 2 == 0 { "S" } else { "FRS" };
+            let n = format!("{i}.M1P1.h{}:2,{flags}", "x".repeat(100));
+            names.rename(&mut msgs, i, &n);
+            assert_eq!(names.name(&msgs[i]), n);
+        }
+        assert!(names.buf.len() < 2 << 20, "{}", names.buf.len());
+        for (i, m) in msgs.iter().enumerate() {
+            assert_eq!(names.base(m), format!("{i}.M1P1.h{}", "x".repeat(100)));
+            assert_eq!(m.uid, i as u32 + 1);
+        }
     }
 }

@@ -117,7 +117,7 @@ fn sent_day(c: &Ctx<'_>) -> Option<i64> {
 fn eval(k: &SearchKey, c: &Ctx<'_>) -> bool {
     use SearchKey::*;
     let m = &c.mb.msgs[c.i];
-    let flags = || m.flags();
+    let flags = || c.mb.flags(c.i);
     let day =
         || (c.mtime + i64::from(courier_privsep::local_utc_offset(c.mtime))).div_euclid(86400);
     match k {

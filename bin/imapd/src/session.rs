@@ -610,9 +610,8 @@ impl Session {
             .as_bytes(),
         );
         if let Some(first_unseen) = mb
-            .msgs
-            .iter()
-            .position(|m| !m.flags().contains(courier_maildir::name::Flag::Seen))
+            .all_flags()
+            .position(|f| !f.contains(courier_maildir::name::Flag::Seen))
         {
             out.extend_from_slice(
                 format!(
@@ -994,9 +993,8 @@ impl Session {
                     mb.recent_count(),
                     mb.next_uid,
                     mb.uidvalidity,
-                    mb.msgs
-                        .iter()
-                        .filter(|m| !m.flags().contains(courier_maildir::name::Flag::Seen))
+                    mb.all_flags()
+                        .filter(|f| !f.contains(courier_maildir::name::Flag::Seen))
                         .count() as u32,
                 ),
                 None => match folder_status(&dir, self.cfg.use_locks) {
@@ -1050,7 +1048,7 @@ impl Session {
         let mut removed = 0;
         for i in 0..mb.msgs.len() {
             let m = &mb.msgs[i];
-            if !m.flags().contains(courier_maildir::name::Flag::Trashed) {
+            if !mb.flags(i).contains(courier_maildir::name::Flag::Trashed) {
                 continue;
             }
             if let Some(s) = &set
@@ -1061,10 +1059,10 @@ impl Session {
             let path = mb.file(i);
             if let Some(t) = &trash {
                 // IMAP_MOVE_EXPUNGE_TO_TRASH: into Trash without \Deleted and \Draft.
-                let mut f = m.flags();
+                let mut f = mb.flags(i);
                 f.set(courier_maildir::name::Flag::Trashed, false);
                 f.set(courier_maildir::name::Flag::Draft, false);
-                let target = t.join("cur").join(f.file_name(m.base()));
+                let target = t.join("cur").join(f.file_name(mb.base(i)));
                 match std::fs::rename(&path, &target) {
                     Ok(()) => {
                         removed += 1;
