@@ -119,6 +119,11 @@ impl Conn {
             }
         }
         self.out.clear();
+        // A big response (FETCH 1:* of a large folder) leaves no big buffer behind
+        // in an idle session.
+        if self.out.capacity() > 256 << 10 {
+            self.out.shrink_to(64 << 10);
+        }
     }
 
     /// Appends text to the output.

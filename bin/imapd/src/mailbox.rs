@@ -75,20 +75,30 @@ impl Names {
         self.buf.get(s..s + usize::from(m.base_len)).unwrap_or("")
     }
 
-    /// Gives `m` the file name `n`.
+    /// Gives `m` the file name `n`. When the buffer is full, old names are dropped
+    /// first (compaction) and a quarter of the live size is added as headroom, so
+    /// the buffer stays near 1.25 times the live names instead of doubling.
     fn rename(&mut self, msgs: &mut [Msg], i: usize, n: &str) {
         self.garbage += usize::from(msgs[i].len);
-        self.put(&mut msgs[i], n);
-        if self.garbage > 1 << 20 && self.garbage > self.buf.len() / 2 {
-            let old = std::mem::take(&mut self.buf);
-            self.buf.reserve(old.len() - self.garbage);
-            self.garbage = 0;
-            for m in msgs.iter_mut() {
-                let s = m.start as usize;
-                let n = old.get(s..s + usize::from(m.len)).unwrap_or("");
-                self.put(m, n);
+        if self.buf.len() + n.len() > self.buf.capacity() {
+            let live = self.buf.len() - self.garbage.min(self.buf.len());
+            let want = live + live / 4 + n.len() + 4096;
+            if self.garbage > 0 {
+                let old = std::mem::replace(&mut self.buf, String::with_capacity(want));
+                self.garbage = 0;
+                for (k, m) in msgs.iter_mut().enumerate() {
+                    if k == i {
+                        continue;
+                    }
+                    let s = m.start as usize;
+                    let n = old.get(s..s + usize::from(m.len)).unwrap_or("");
+                    self.put(m, n);
+                }
+            } else {
+                self.buf.reserve_exact(want - self.buf.len());
             }
         }
+        self.put(&mut msgs[i], n);
     }
 }
 
@@ -667,7 +677,12 @@ mod tests {
             names.rename(&mut msgs, i, &n);
             assert_eq!(names.name(&msgs[i]), n);
         }
-        assert!(names.buf.len() < 2 << 20, "{}", names.buf.len());
+        let live: usize = msgs.iter().map(|m| usize::from(m.len)).sum();
+        assert!(
+            names.buf.capacity() < 2 * live + 8192,
+            "{}",
+            names.buf.capacity()
+        );
         for (i, m) in msgs.iter().enumerate() {
             assert_eq!(names.base(m), format!("{i}.M1P1.h{}", "x".repeat(100)));
             assert_eq!(m.uid, i as u32 + 1);
