@@ -386,14 +386,13 @@ impl Mailbox {
             self.uidvalidity = scan.uidvalidity;
         }
         let first_new = scan.first_assigned_uid();
-        let now: HashMap<u32, &str> = scan.messages().collect();
         // Expunges in ascending order, each number valid after the previous ones
         // (Courier's order).
-        if allow_expunge && self.msgs.iter().any(|m| !now.contains_key(&m.uid)) {
+        if allow_expunge && self.msgs.iter().any(|m| scan.name_of_uid(m.uid).is_none()) {
             let mut kept = Vec::with_capacity(self.msgs.len());
             let mut removed = 0u32;
             for (i, m) in std::mem::take(&mut self.msgs).into_iter().enumerate() {
-                if now.contains_key(&m.uid) {
+                if scan.name_of_uid(m.uid).is_some() {
                     kept.push(m);
                 } else {
                     if let Some(k) = &mut self.kw {
@@ -408,7 +407,7 @@ impl Mailbox {
         }
         // Flag changes.
         for i in 0..self.msgs.len() {
-            if let Some(&n) = now.get(&self.msgs[i].uid)
+            if let Some(n) = scan.name_of_uid(self.msgs[i].uid)
                 && n != self.name(i)
             {
                 if Flags::from_file_name(n) != self.flags(i) {

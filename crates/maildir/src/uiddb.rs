@@ -255,6 +255,12 @@ impl Scan {
         self.slots.iter().map(|s| (s.uid, self.name(s)))
     }
 
+    /// The `cur/` file name of the message with UID `uid`, if present.
+    pub fn name_of_uid(&self, uid: u32) -> Option<&str> {
+        let i = self.slots.binary_search_by_key(&uid, |s| s.uid).ok()?;
+        Some(self.name(&self.slots[i]))
+    }
+
     /// `(uid, basename)` of every message, ascending UID.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (u32, &str)> + '_ {
         self.slots.iter().map(|s| (s.uid, self.base(s)))
@@ -736,6 +742,9 @@ mod tests {
         );
         assert_eq!(s.assigned().collect::<Vec<_>>(), vec![(9, "3.c")]);
         assert_eq!(s.first_assigned_uid(), 9);
+        assert_eq!(s.name_of_uid(4), Some("2.b:2,"));
+        assert_eq!(s.name_of_uid(9), Some("3.c:2,"));
+        assert_eq!(s.name_of_uid(5), None);
         assert!(s.salvaged.as_ref().unwrap().detail.contains("truncated"));
         assert_eq!(
             fs::read_to_string(m.join(UIDDB)).unwrap(),
