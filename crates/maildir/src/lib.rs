@@ -23,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acl;
+pub mod appenduid;
 pub mod delivery;
 pub mod error;
 pub mod keywords;

@@ -64,6 +64,31 @@ pub fn inherited_fd(fd: std::os::fd::RawFd) -> nix::Result<std::os::fd::OwnedFd>
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
+/// The server's local offset from UTC, in seconds east, at the instant `epoch`
+/// (seconds since 1970), from `localtime_r(3)`'s `tm_gmtoff`: the zone is the C
+/// library's (`TZ`, else /etc/localtime), daylight saving time included. 0 when the
+/// instant cannot be converted.
+pub fn local_utc_offset(epoch: i64) -> i32 {
+    // time_t is 32 bits on some targets.
+    let Ok(t) = nix::libc::time_t::try_from(epoch).map_err(drop) else {
+        return 0;
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: `tm` is a plain C struct for which all-zero bytes are a valid value;
+    // localtime_r only reads `t` and writes into `tm`, both owned by this frame, and is
+    // the thread-safe variant (no shared static result buffer).
+    let (ok, tm) = unsafe {
+        let mut tm: nix::libc::tm = std::mem::zeroed();
+        let ok = !nix::libc::localtime_r(&t, &mut tm).is_null();
+        (ok, tm)
+    };
+    if ok {
+        i32::try_from(tm.tm_gmtoff).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +113,41 @@ mod tests {
                 assert_eq!(status, nix::sys::wait::WaitStatus::Exited(pid, 7));
             }
         }
+    }
+
+    /// Offsets agree with date(1) in the test's own zone, and, in a child run with
+    /// TZ=Europe/Berlin, follow daylight saving time.
+    #[test]
+    fn local_utc_offset_follows_tz() {
+        let summer = 1_690_000_000; // 2023-07-22, CEST
+        let winter = 1_700_000_000; // 2023-11-14, CET
+        if std::env::var_os("PRIVSEP_TZ_CHILD").is_some() {
+            assert_eq!(local_utc_offset(summer), 7200);
+            assert_eq!(local_utc_offset(winter), 3600);
+            return;
+        }
+        for e in [0, summer, winter] {
+            let out = std::process::Command::new("date")
+                .arg(format!("-d@{e}"))
+                .arg("+%z")
+                .output();
+            let Ok(out) = out else { continue };
+            let z = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let n: i32 = z[1..].parse().unwrap();
+            let secs = (n / 100 * 3600 + n % 100 * 60) * if z.starts_with('-') { -1 } else { 1 };
+            assert_eq!(local_utc_offset(e), secs, "epoch {e}");
+        }
+        if !std::path::Path::new("/usr/share/zoneinfo/Europe/Berlin").exists() {
+            eprintln!("skipped the TZ=Europe/Berlin part: no zoneinfo");
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "tests::local_utc_offset_follows_tz"])
+            .env("TZ", "Europe/Berlin")
+            .env("PRIVSEP_TZ_CHILD", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
     }
 }
