@@ -1,1 +1,1362 @@
 //! Shared helpers for the imapd transcript tests: run a script against our imapd and Debian's.
+//!
+//! A *script* (`tests/transcripts/*.imap`) is a sequence of client commands, one per line,
+//! each starting with its tag. Literals are written as placeholders that the harness turns
+//! into real IMAP literals:
+//!
+//! * `{@FILE}` – the contents of `tests/transcripts/messages/FILE` (LF made CRLF);
+//! * `{"TEXT"}` – TEXT, where `\r`, `\n`, `\\` and `\"` are escapes;
+//! * a `+` before the closing brace (`{@FILE+}`, `{"TEXT"+}`) sends a LITERAL+
+//!   non-synchronising literal (RFC 7888); otherwise the harness waits for the server's
+//!   `+` continuation before sending the data (and stops the command if a tagged
+//!   response arrives instead).
+//!
+//! Other lines: `#` comments; `; text` an annotation shown with the next command;
+//! `@env KEY=VALUE` extra environment for both servers; `@maildir` compares the
+//! normalised maildir trees left behind. A command whose name is `IDLE` gets `DONE`
+//! after the server's `+` line.
+//!
+//! The *fixture* (`tests/transcripts/fixture.txt`) is built identically in two scratch
+//! homes under /var/tmp (same message file names, same `courierimapuiddb`, so UIDs and
+//! UIDVALIDITY match); each side runs `imapd Maildir` there with `IMAPLOGINTAG` unset and
+//! speaks IMAP on stdin/stdout. Every read has a timeout, so a silent server fails the
+//! step instead of hanging the test.
+//!
+//! The transcripts are normalised (greeting text, UIDVALIDITY values of folders created
+//! during the session, INTERNALDATE of messages appended "now") and compared step by
+//! step; `tests/transcripts/DIFFERENCES.md` lists the differences we intend (matched by
+//! script, step and a pattern on each side).
+
+use crate::{names, snapshot};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long one read may wait for the server (Courier sleeps 2 s in DELETE/RENAME).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The directory holding scripts, the fixture, messages and DIFFERENCES.md.
+pub fn transcripts_dir() -> PathBuf {
+    crate::workspace_root().join("tests/transcripts")
+}
+
+// ---------------------------------------------------------------------------
+// Scripts
+
+/// One piece of a command line as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Part {
+    Text(Vec<u8>),
+    Literal { data: Vec<u8>, plus: bool },
+}
+
+/// One tagged command.
+#[derive(Clone, Debug)]
+pub struct Command1 {
+    pub tag: String,
+    /// The script line as written (placeholders unexpanded), for reports.
+    pub line: String,
+    pub parts: Vec<Part>,
+    /// `; ...` annotations written before it.
+    pub notes: Vec<String>,
+    /// Line number in the script file.
+    pub lineno: usize,
+}
+
+impl Command1 {
+    /// The command name (second word), upper-cased; `UID FETCH` for UID commands.
+    pub fn name(&self) -> String {
+        let mut w = self.line.split_whitespace().skip(1);
+        let first = w.next().unwrap_or("").to_ascii_uppercase();
+        if first == "UID" {
+            format!("UID {}", w.next().unwrap_or("").to_ascii_uppercase())
+        } else {
+            first
+        }
+    }
+}
+
+/// A parsed script.
+#[derive(Clone, Debug)]
+pub struct Script {
+    pub name: String,
+    pub env: Vec<(String, String)>,
+    pub check_maildir: bool,
+    pub commands: Vec<Command1>,
+}
+
+/// Parses the script `text` named `name` (messages read from `messages`).
+pub fn parse_script(name: &str, text: &str, messages: &Path) -> Result<Script, String> {
+    let mut s = Script {
+        name: name.to_string(),
+        env: Vec::new(),
+        check_maildir: false,
+        commands: Vec::new(),
+    };
+    let mut notes = Vec::new();
+    let mut tags = std::collections::HashSet::new();
+    for (i, raw) in text.lines().enumerate() {
+        let lineno = i + 1;
+        let line = raw.trim_end();
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(n) = line.strip_prefix(';') {
+            notes.push(n.trim().to_string());
+            continue;
+        }
+        if let Some(kv) = line.strip_prefix("@env ") {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("{name}:{lineno}: @env needs KEY=VALUE"))?;
+            s.env.push((k.trim().to_string(), v.to_string()));
+            continue;
+        }
+        if line == "@maildir" {
+            s.check_maildir = true;
+            continue;
+        }
+        if line.starts_with('@') {
+            return Err(format!("{name}:{lineno}: unknown directive {line}"));
+        }
+        let tag = line.split_whitespace().next().unwrap_or("").to_string();
+        if !tags.insert(tag.clone()) {
+            return Err(format!("{name}:{lineno}: tag {tag} used twice"));
+        }
+        let parts = expand_line(line, messages).map_err(|e| format!("{name}:{lineno}: {e}"))?;
+        s.commands.push(Command1 {
+            tag,
+            line: line.to_string(),
+            parts,
+            notes: std::mem::take(&mut notes),
+            lineno,
+        });
+    }
+    Ok(s)
+}
+
+/// Splits a script line into text and literals.
+fn expand_line(line: &str, messages: &Path) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut text = Vec::new();
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'{' && matches!(b.get(i + 1), Some(b'@') | Some(b'"')) {
+            let (data, next) = if b[i + 1] == b'@' {
+                let end = line[i..]
+                    .find('}')
+                    .map(|e| e + i)
+                    .ok_or("unterminated {@")?;
+                let name = &line[i + 2..end];
+                let (name, _) = name.split_at(name.trim_end_matches('+').len());
+                let p = messages.join(name);
+                let raw = fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                (crlf(&raw), end)
+            } else {
+                let mut j = i + 2;
+                let mut d = Vec::new();
+                loop {
+                    match b.get(j) {
+                        None => return Err("unterminated {\"".into()),
+                        Some(b'\\') => {
+                            match b.get(j + 1) {
+                                Some(b'r') => d.push(b'\r'),
+                                Some(b'n') => d.push(b'\n'),
+                                Some(c) => d.push(*c),
+                                None => return Err("dangling \\".into()),
+                            }
+                            j += 2;
+                        }
+                        Some(b'"') => break,
+                        Some(c) => {
+                            d.push(*c);
+                            j += 1;
+                        }
+                    }
+                }
+                let end = line[j..]
+                    .find('}')
+                    .map(|e| e + j)
+                    .ok_or("unterminated {\"")?;
+                (d, end)
+            };
+            let plus = line[..next].ends_with('+');
+            parts.push(Part::Text(std::mem::take(&mut text)));
+            parts.push(Part::Literal { data, plus });
+            i = next + 1;
+        } else {
+            text.push(b[i]);
+            i += 1;
+        }
+    }
+    parts.push(Part::Text(text));
+    Ok(parts)
+}
+
+/// LF line ends made CRLF (CRLF kept).
+pub fn crlf(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 40);
+    for (k, &c) in raw.iter().enumerate() {
+        if c == b'\n' && (k == 0 || raw[k - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Every `*.imap` script in the transcripts directory, sorted by name.
+pub fn load_scripts() -> Vec<Script> {
+    let dir = transcripts_dir();
+    let messages = dir.join("messages");
+    let mut out = Vec::new();
+    for n in names(&dir) {
+        if let Some(stem) = n.strip_suffix(".imap") {
+            let text = fs::read_to_string(dir.join(&n)).unwrap();
+            match parse_script(stem, &text, &messages) {
+                Ok(s) => out.push(s),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Fixture
+
+/// One message of the fixture.
+#[derive(Clone, Debug)]
+pub struct FixtureMsg {
+    pub file: String,
+    pub in_new: bool,
+    pub flags: String,
+    pub mtime: i64,
+    pub keywords: Vec<String>,
+    pub uid: Option<u32>,
+}
+
+/// One folder (`INBOX` is the main maildir; others are maildir++ names without the dot).
+#[derive(Clone, Debug, Default)]
+pub struct FixtureFolder {
+    pub name: String,
+    pub uidvalidity: u32,
+    pub messages: Vec<FixtureMsg>,
+}
+
+/// What every script starts from.
+#[derive(Clone, Debug, Default)]
+pub struct Fixture {
+    pub quota: Option<String>,
+    pub folders: Vec<FixtureFolder>,
+    pub subscribed: Vec<String>,
+}
+
+impl Fixture {
+    /// The UIDVALIDITY values the fixture writes (left as they are by normalisation).
+    pub fn uidvalidities(&self) -> Vec<u32> {
+        self.folders.iter().map(|f| f.uidvalidity).collect()
+    }
+}
+
+/// Parses `fixture.txt`:
+/// `quota SPEC`, `folder NAME UIDVALIDITY`, `msg cur|new FILE FLAGS|- YYYY-MM-DD HH:MM:SS
+/// [uid=N] [kw=a,b]`, `subscribe NAME`.
+pub fn parse_fixture(text: &str) -> Result<Fixture, String> {
+    let mut f = Fixture::default();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let err = |m: &str| format!("fixture.txt:{}: {m}", i + 1);
+        match w[0] {
+            "quota" => f.quota = Some(w.get(1).ok_or_else(|| err("quota SPEC"))?.to_string()),
+            "subscribe" => f
+                .subscribed
+                .push(w.get(1).ok_or_else(|| err("subscribe NAME"))?.to_string()),
+            "folder" => {
+                if w.len() != 3 {
+                    return Err(err("folder NAME UIDVALIDITY"));
+                }
+                f.folders.push(FixtureFolder {
+                    name: w[1].to_string(),
+                    uidvalidity: w[2].parse().map_err(|_| err("bad UIDVALIDITY"))?,
+                    messages: Vec::new(),
+                });
+            }
+            "msg" => {
+                if w.len() < 6 {
+                    return Err(err("msg cur|new FILE FLAGS DATE TIME [uid=N] [kw=..]"));
+                }
+                let mut m = FixtureMsg {
+                    file: w[2].to_string(),
+                    in_new: w[1] == "new",
+                    flags: if w[3] == "-" {
+                        String::new()
+                    } else {
+                        w[3].to_string()
+                    },
+                    mtime: parse_datetime(w[4], w[5]).ok_or_else(|| err("bad date"))?,
+                    keywords: Vec::new(),
+                    uid: None,
+                };
+                for extra in &w[6..] {
+                    if let Some(u) = extra.strip_prefix("uid=") {
+                        m.uid = Some(u.parse().map_err(|_| err("bad uid"))?);
+                    } else if let Some(k) = extra.strip_prefix("kw=") {
+                        m.keywords = k.split(',').map(str::to_string).collect();
+                    } else {
+                        return Err(err(&format!("unknown field {extra}")));
+                    }
+                }
+                f.folders
+                    .last_mut()
+                    .ok_or_else(|| err("msg before folder"))?
+                    .messages
+                    .push(m);
+            }
+            other => return Err(err(&format!("unknown keyword {other}"))),
+        }
+    }
+    Ok(f)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) as a Unix time.
+pub fn parse_datetime(date: &str, time: &str) -> Option<i64> {
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if d.len() != 3 || t.len() != 3 {
+        return None;
+    }
+    Some(days_from_civil(d[0], d[1], d[2]) * 86400 + t[0] * 3600 + t[1] * 60 + t[2])
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// The fixture shipped with the suite.
+pub fn load_fixture() -> Fixture {
+    let p = transcripts_dir().join("fixture.txt");
+    let text = fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    parse_fixture(&text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The file name a fixture message gets (the same in both homes): a Courier-style
+/// unique name `SEC.M<n>P4242.fixture,S=<size>` (host `fixture`, so it never collides
+/// with names the servers make).
+pub fn fixture_name(m: &FixtureMsg, n: usize, size: usize) -> String {
+    format!("{}.M{n}P4242.fixture,S={size}", m.mtime)
+}
+
+/// Builds the fixture's `Maildir` inside `home` (which must exist, mode 0700).
+pub fn build_maildir(home: &Path, fx: &Fixture) {
+    let messages = transcripts_dir().join("messages");
+    let md = home.join("Maildir");
+    let mut quota_bytes = 0u64;
+    let mut quota_count = 0u64;
+    let mut n = 0usize;
+    for folder in &fx.folders {
+        let dir = if folder.name == "INBOX" {
+            md.clone()
+        } else {
+            md.join(format!(".{}", folder.name))
+        };
+        for sub in ["", "tmp", "new", "cur", "courierimapkeywords"] {
+            let p = dir.join(sub);
+            fs::create_dir_all(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        if folder.name != "INBOX" {
+            fs::write(dir.join("maildirfolder"), b"").unwrap();
+            fs::set_permissions(dir.join("maildirfolder"), fs::Permissions::from_mode(0o600))
+                .unwrap();
+        }
+        let mut uiddb = Vec::new();
+        let mut next_uid = 1u32;
+        let mut kwlist: Vec<String> = Vec::new();
+        let mut kwlines = String::new();
+        for m in &folder.messages {
+            n += 1;
+            let p = messages.join(&m.file);
+            let data = fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let base = fixture_name(m, n, data.len());
+            let path = if m.in_new {
+                dir.join("new").join(&base)
+            } else {
+                dir.join("cur").join(format!("{base}:2,{}", m.flags))
+            };
+            fs::write(&path, &data).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+            let t = UNIX_EPOCH + Duration::from_secs(m.mtime as u64);
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t)))
+                .unwrap();
+            if folder.name != "Trash" && !m.flags.contains('T') {
+                quota_bytes += data.len() as u64;
+                quota_count += 1;
+            }
+            if !m.in_new {
+                let uid = m.uid.unwrap_or(next_uid);
+                assert!(uid >= next_uid, "fixture: UIDs must increase ({})", m.file);
+                uiddb.push(format!("{uid} {base}\n"));
+                next_uid = uid + 1;
+            }
+            if !m.keywords.is_empty() {
+                let mut idx = Vec::new();
+                for k in &m.keywords {
+                    let pos = match kwlist.iter().position(|x| x == k) {
+                        Some(p) => p,
+                        None => {
+                            kwlist.push(k.clone());
+                            kwlist.len() - 1
+                        }
+                    };
+                    idx.push(pos.to_string());
+                }
+                let _ = writeln!(kwlines, "{base}:{}", idx.join(" "));
+            }
+        }
+        let mut db = format!("1 {} {next_uid}\n", folder.uidvalidity);
+        for l in uiddb {
+            db.push_str(&l);
+        }
+        fs::write(dir.join("courierimapuiddb"), db).unwrap();
+        if !kwlist.is_empty() {
+            let mut list = String::new();
+            for k in &kwlist {
+                list.push_str(k);
+                list.push('\n');
+            }
+            list.push('\n');
+            list.push_str(&kwlines);
+            fs::write(dir.join("courierimapkeywords/:list"), list).unwrap();
+        }
+    }
+    if let Some(q) = &fx.quota {
+        fs::write(
+            md.join("maildirsize"),
+            format!("{q}\n{quota_bytes:>12} {quota_count:>12}\n"),
+        )
+        .unwrap();
+    }
+    if !fx.subscribed.is_empty() {
+        let mut s = String::new();
+        for f in &fx.subscribed {
+            s.push_str(f);
+            s.push('\n');
+        }
+        fs::write(md.join("courierimapsubscribed"), s).unwrap();
+    }
+}
+
+static HOME_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A scratch home under /var/tmp (never sticky, unlike /tmp: Courier refuses a sticky
+/// home), mode 0700, removed on drop.
+pub struct Home {
+    path: PathBuf,
+}
+
+impl Home {
+    pub fn new(tag: &str) -> Home {
+        let n = HOME_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = PathBuf::from("/var/tmp").join(format!(
+            "imapkit-{tag}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).unwrap();
+        Home { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if std::env::var_os("IMAPKIT_KEEP").is_none() {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running a script
+
+/// The environment both servers get (Debian's /etc/courier/imapd values), on top of an
+/// empty one.
+pub fn base_env() -> Vec<(String, String)> {
+    [
+        ("PATH", "/usr/bin:/bin"),
+        ("TZ", "UTC"),
+        ("LANG", "C"),
+        ("AUTHENTICATED", "bob"),
+        (
+            "IMAP_CAPABILITY",
+            "IMAP4rev1 UIDPLUS CHILDREN NAMESPACE THREAD=ORDEREDSUBJECT THREAD=REFERENCES SORT QUOTA IDLE",
+        ),
+        ("IMAP_KEYWORDS", "1"),
+        ("IMAP_ACL", "1"),
+        ("IMAP_IDLE_TIMEOUT", "60"),
+        ("IMAP_MAILBOX_SANITY_CHECK", "1"),
+        ("IMAP_DISABLETHREADSORT", "0"),
+        ("IMAP_CHECK_ALL_FOLDERS", "0"),
+        ("IMAP_OBSOLETE_CLIENT", "0"),
+        ("IMAP_USELOCKS", "1"),
+        ("IMAP_SHAREDINDEXFILE", "/etc/courier/shared/index"),
+        ("IMAP_ENHANCEDIDLE", "0"),
+        ("IMAP_TRASHFOLDERNAME", "Trash"),
+        ("IMAP_EMPTYTRASH", "Trash:7"),
+        ("IMAP_MOVE_EXPUNGE_TO_TRASH", "0"),
+        ("SENDMAIL", "/usr/sbin/sendmail"),
+        ("HEADERFROM", "X-IMAP-Sender"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// What the server said in answer to one command (or the greeting, or after EOF).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepOut {
+    /// `greeting`, a command tag, or `eof`.
+    pub tag: String,
+    /// Display lines: one per response line; literal contents as `|`-prefixed lines.
+    pub lines: Vec<String>,
+}
+
+/// A whole session.
+#[derive(Clone, Debug, Default)]
+pub struct Transcript {
+    pub steps: Vec<StepOut>,
+    /// The server's stderr (log lines), for reports.
+    pub stderr: String,
+}
+
+/// A logical response line: the text and the literal data in order.
+enum Msg {
+    Resp(Vec<String>, String),
+    Eof,
+}
+
+/// Reads logical response lines (literals included) from the server.
+fn reader(out: impl Read + Send + 'static) -> Receiver<Msg> {
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(out);
+        loop {
+            let mut disp = Vec::new();
+            let mut first = String::new();
+            let mut cur = String::new();
+            loop {
+                let mut buf = Vec::new();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => {
+                        if !cur.is_empty() || !disp.is_empty() {
+                            disp.push(format!("{cur}<no CRLF before EOF>"));
+                            let _ = tx.send(Msg::Resp(disp, first));
+                        }
+                        let _ = tx.send(Msg::Eof);
+                        return;
+                    }
+                    Ok(_) => {}
+                }
+                let text = String::from_utf8_lossy(&buf);
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                let text = text.strip_suffix('\r').unwrap_or(text);
+                cur.push_str(text);
+                if first.is_empty() {
+                    first = cur.clone();
+                }
+                // A literal announced at the end of the line?
+                let lit = literal_len(&cur);
+                disp.push(std::mem::take(&mut cur));
+                match lit {
+                    Some(n) if n <= 64 * 1024 * 1024 => {
+                        let mut data = vec![0u8; n];
+                        if r.read_exact(&mut data).is_err() {
+                            disp.push("<EOF inside a literal>".into());
+                            let _ = tx.send(Msg::Resp(disp, first));
+                            let _ = tx.send(Msg::Eof);
+                            return;
+                        }
+                        let s = String::from_utf8_lossy(&data);
+                        for l in s.split_inclusive('\n') {
+                            let shown = l.strip_suffix('\n').unwrap_or(l);
+                            let shown = shown.strip_suffix('\r').unwrap_or(shown);
+                            let mark = if l.ends_with("\r\n") {
+                                ""
+                            } else if l.ends_with('\n') {
+                                "<bare LF>"
+                            } else {
+                                "<no line end>"
+                            };
+                            disp.push(format!("|{shown}{mark}"));
+                        }
+                        cur.push_str("  ");
+                    }
+                    _ => break,
+                }
+            }
+            if tx.send(Msg::Resp(disp, first)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// `N` when `line` ends with `{N}` (or `{N+}`).
+fn literal_len(line: &str) -> Option<usize> {
+    let l = line.strip_suffix('}')?;
+    let l = l.strip_suffix('+').unwrap_or(l);
+    let open = l.rfind('{')?;
+    let digits = &l[open + 1..];
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+struct Session {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<Msg>,
+    eof: bool,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Session {
+    fn start(bin: &Path, home: &Path, env: &[(String, String)]) -> Session {
+        let mut cmd = Command::new(bin);
+        cmd.arg("Maildir")
+            .current_dir(home)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.arg0("imapd");
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+        let stdin = child.stdin.take();
+        let rx = reader(child.stdout.take().expect("stdout piped"));
+        let mut err = child.stderr.take().expect("stderr piped");
+        let stderr = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = err.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        });
+        Session {
+            child,
+            stdin,
+            rx,
+            eof: false,
+            stderr,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> bool {
+        match self.stdin.as_mut() {
+            Some(s) => s.write_all(bytes).and_then(|_| s.flush()).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Next logical response; None on EOF or timeout (recorded in `out`).
+    fn next(&mut self, out: &mut Vec<String>) -> Option<(Vec<String>, String)> {
+        if self.eof {
+            return None;
+        }
+        match self.rx.recv_timeout(READ_TIMEOUT) {
+            Ok(Msg::Resp(d, first)) => Some((d, first)),
+            Ok(Msg::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                self.eof = true;
+                out.push("<EOF>".into());
+                None
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                self.eof = true;
+                out.push(format!("<no response within {READ_TIMEOUT:?}>"));
+                let _ = self.child.kill();
+                None
+            }
+        }
+    }
+
+    fn finish(mut self) -> (Vec<String>, String) {
+        drop(self.stdin.take());
+        let mut rest = Vec::new();
+        if !self.eof {
+            while let Some((d, _)) = self.next(&mut rest) {
+                rest.extend(d);
+            }
+        }
+        // The server should exit on EOF; give it the read timeout, then kill it.
+        let start = std::time::Instant::now();
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if start.elapsed() < READ_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                _ => {
+                    rest.push("<still running after EOF; killed>".into());
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break;
+                }
+            }
+        }
+        let stderr = self.stderr.join().unwrap_or_default();
+        (rest, stderr)
+    }
+}
+
+/// Runs `script` against `bin` in `home`; returns the raw transcript.
+pub fn run_script(bin: &Path, home: &Path, script: &Script) -> Transcript {
+    let mut env = base_env();
+    for (k, v) in &script.env {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    let mut s = Session::start(bin, home, &env);
+    let mut t = Transcript::default();
+    let mut greeting = Vec::new();
+    if let Some((d, _)) = s.next(&mut greeting) {
+        greeting.extend(d);
+    }
+    t.steps.push(StepOut {
+        tag: "greeting".into(),
+        lines: greeting,
+    });
+    for c in &script.commands {
+        let mut lines = Vec::new();
+        if !s.eof {
+            run_command(&mut s, c, &mut lines);
+        } else {
+            lines.push("<not sent: the server had closed the connection>".into());
+        }
+        t.steps.push(StepOut {
+            tag: c.tag.clone(),
+            lines,
+        });
+    }
+    let (rest, stderr) = s.finish();
+    t.steps.push(StepOut {
+        tag: "eof".into(),
+        lines: rest,
+    });
+    t.stderr = stderr;
+    t
+}
+
+fn is_tagged(first: &str, tag: &str) -> bool {
+    first
+        .strip_prefix(tag)
+        .is_some_and(|r| r.starts_with(' ') || r.is_empty())
+}
+
+fn run_command(s: &mut Session, c: &Command1, lines: &mut Vec<String>) {
+    let idle = c.name() == "IDLE";
+    let n = c.parts.len();
+    for (k, p) in c.parts.iter().enumerate() {
+        match p {
+            Part::Text(t) => {
+                let mut bytes = t.clone();
+                if k + 1 == n {
+                    bytes.extend_from_slice(b"\r\n");
+                }
+                if !s.send(&bytes) {
+                    lines.push("<server closed its input>".into());
+                }
+            }
+            Part::Literal { data, plus } => {
+                let head = if *plus {
+                    format!("{{{}+}}\r\n", data.len())
+                } else {
+                    format!("{{{}}}\r\n", data.len())
+                };
+                s.send(head.as_bytes());
+                if !*plus {
+                    // Wait for the continuation request.
+                    loop {
+                        let Some((d, first)) = s.next(lines) else {
+                            return;
+                        };
+                        lines.extend(d);
+                        if first.starts_with('+') {
+                            break;
+                        }
+                        if is_tagged(&first, &c.tag) {
+                            return;
+                        }
+                    }
+                }
+                s.send(data);
+            }
+        }
+    }
+    let mut done_sent = false;
+    loop {
+        let Some((d, first)) = s.next(lines) else {
+            return;
+        };
+        lines.extend(d);
+        if is_tagged(&first, &c.tag) {
+            return;
+        }
+        if idle && !done_sent && first.starts_with('+') {
+            s.send(b"DONE\r\n");
+            done_sent = true;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Normalisation
+
+/// What normalisation needs to know: the fixture's UIDVALIDITY values and the time the
+/// run started (INTERNALDATEs near it are "now").
+pub struct Norm {
+    pub known_uidv: Vec<u32>,
+    pub now: i64,
+}
+
+impl Norm {
+    pub fn new(fx: &Fixture) -> Norm {
+        Norm {
+            known_uidv: fx.uidvalidities(),
+            now: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
+        }
+    }
+
+    /// The normalised copy of `t`.
+    pub fn transcript(&self, t: &Transcript) -> Vec<StepOut> {
+        t.steps
+            .iter()
+            .map(|s| StepOut {
+                tag: s.tag.clone(),
+                lines: sort_list_runs(
+                    s.lines
+                        .iter()
+                        .filter(|l| !is_timing_line(l))
+                        .map(|l| self.line(&s.tag, l))
+                        .collect(),
+                ),
+            })
+            .collect()
+    }
+
+    /// One display line.
+    pub fn line(&self, tag: &str, l: &str) -> String {
+        let mut l = l.to_string();
+        if tag == "greeting"
+            && let Some(rest) = l.strip_prefix("* PREAUTH ")
+            && !rest.is_empty()
+        {
+            l = "* PREAUTH <greeting text>".into();
+        }
+        for key in ["UIDVALIDITY ", "[APPENDUID ", "[COPYUID "] {
+            l = self.uidv_after(&l, key);
+        }
+        self.internaldate(&l)
+    }
+
+    fn uidv_after(&self, l: &str, key: &str) -> String {
+        let mut out = String::new();
+        let mut rest = l;
+        while let Some(pos) = rest.find(key) {
+            let start = pos + key.len();
+            out.push_str(&rest[..start]);
+            let digits: String = rest[start..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            match digits.parse::<u32>() {
+                Ok(v) if !self.known_uidv.contains(&v) => out.push_str("<new-uidvalidity>"),
+                _ => out.push_str(&digits),
+            }
+            rest = &rest[start + digits.len()..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    fn internaldate(&self, l: &str) -> String {
+        let key = "INTERNALDATE \"";
+        let Some(pos) = l.find(key) else {
+            return l.to_string();
+        };
+        let start = pos + key.len();
+        let Some(len) = l[start..].find('"') else {
+            return l.to_string();
+        };
+        let date = &l[start..start + len];
+        match parse_imap_date(date) {
+            Some(t) if (t - self.now).abs() < 6 * 3600 => {
+                format!("{}<now>{}", &l[..start], &l[start + len..])
+            }
+            _ => l.to_string(),
+        }
+    }
+}
+
+/// Sorts each run of consecutive `* LIST` / `* LSUB` lines: RFC 3501 leaves their order
+/// open, and Courier's is directory order.
+fn sort_list_runs(mut lines: Vec<String>) -> Vec<String> {
+    let is_list = |l: &String| l.starts_with("* LIST ") || l.starts_with("* LSUB ");
+    let mut k = 0;
+    while k < lines.len() {
+        if is_list(&lines[k]) {
+            let start = k;
+            while k < lines.len() && is_list(&lines[k]) {
+                k += 1;
+            }
+            lines[start..k].sort();
+        } else {
+            k += 1;
+        }
+    }
+    lines
+}
+
+/// Untagged lines whose presence depends on timing (IDLE keep-alives).
+fn is_timing_line(l: &str) -> bool {
+    l.starts_with("* OK Still here")
+}
+
+/// `dd-Mon-yyyy hh:mm:ss +zzzz` as a Unix time.
+pub fn parse_imap_date(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, rest) = s.split_once(' ')?;
+    let (time, zone) = rest.split_once(' ')?;
+    let d: Vec<&str> = date.split('-').collect();
+    if d.len() != 3 {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(d[1]))? as i64 + 1;
+    let iso = format!("{}-{m}-{}", d[2], d[0]);
+    let t = parse_datetime(&iso, time)?;
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let z: i64 = zone.get(1..5)?.parse().ok()?;
+    Some(t - sign * ((z / 100) * 3600 + (z % 100) * 60))
+}
+
+// ---------------------------------------------------------------------------
+// Maildir snapshots
+
+/// The normalised snapshot of the `Maildir` of `home`, without the contents of `tmp/`
+/// directories (transient by definition) and without lock files.
+pub fn maildir_snapshot(home: &Path) -> Vec<String> {
+    snapshot(&home.join("Maildir"))
+        .lines()
+        .filter(|l| {
+            let path = l.splitn(3, ' ').nth(2).unwrap_or("");
+            let path = path.split(" = ").next().unwrap_or(path);
+            !path.contains("/tmp/") && !(path.starts_with("Maildir/tmp") && path != "Maildir/tmp")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Intended differences
+
+/// One row of DIFFERENCES.md.
+#[derive(Clone, Debug)]
+pub struct Difference {
+    pub script: String,
+    pub step: String,
+    /// Glob (`*` = anything) that one of Courier's lines of the step matches.
+    pub courier: String,
+    /// Glob that one of our lines of the step matches.
+    pub ours: String,
+    pub why: String,
+}
+
+/// Parses the table rows of DIFFERENCES.md: `| script | step | `courier` | `ours` | why |`.
+pub fn parse_differences(text: &str) -> Result<Vec<Difference>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if !l.starts_with('|') || l.starts_with("|--") || l.starts_with("| script") {
+            continue;
+        }
+        if l.chars().all(|c| matches!(c, '|' | '-' | ' ' | ':')) {
+            continue;
+        }
+        let cells = split_row(l);
+        if cells.len() < 5 {
+            return Err(format!("DIFFERENCES.md:{}: expected 5 cells", i + 1));
+        }
+        let unquote = |c: &str| -> Result<String, String> {
+            let c = c.trim();
+            c.strip_prefix('`')
+                .and_then(|c| c.strip_suffix('`'))
+                .map(|c| c.replace("\\|", "|"))
+                .ok_or_else(|| format!("DIFFERENCES.md:{}: pattern not in backticks: {c}", i + 1))
+        };
+        out.push(Difference {
+            script: cells[0].trim().to_string(),
+            step: cells[1].trim().to_string(),
+            courier: unquote(&cells[2])?,
+            ours: unquote(&cells[3])?,
+            why: cells[4].trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// Splits a markdown table row on `|` not escaped as `\|`.
+fn split_row(l: &str) -> Vec<String> {
+    let inner = l.trim().trim_start_matches('|');
+    let inner = inner.strip_suffix('|').unwrap_or(inner);
+    let mut cells = Vec::new();
+    let mut cur = String::new();
+    let mut prev = ' ';
+    for c in inner.chars() {
+        if c == '|' && prev != '\\' {
+            cells.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+        prev = c;
+    }
+    cells.push(cur);
+    cells
+}
+
+/// The table shipped with the suite.
+pub fn load_differences() -> Vec<Difference> {
+    let p = transcripts_dir().join("DIFFERENCES.md");
+    let text = fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    parse_differences(&text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `*`-glob match of a whole line.
+pub fn glob(pat: &str, s: &str) -> bool {
+    let (p, t) = (pat.as_bytes(), s.as_bytes());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some(sp) = star {
+            pi = sp + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+// ---------------------------------------------------------------------------
+// Comparing
+
+/// A step where the two servers disagree.
+#[derive(Clone, Debug)]
+pub struct Mismatch {
+    pub script: String,
+    pub step: String,
+    /// The command as written in the script (empty for greeting/eof/maildir).
+    pub command: String,
+    pub notes: Vec<String>,
+    pub courier: Vec<String>,
+    pub ours: Vec<String>,
+    /// Index into the differences table when the mismatch is an intended one.
+    pub intended: Option<usize>,
+}
+
+impl Mismatch {
+    /// A readable report: command, then a line diff (`-` Courier only, `+` ours only).
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "=== {} step {}: {}", self.script, self.step, self.command);
+        for n in &self.notes {
+            let _ = writeln!(s, "    ; {n}");
+        }
+        for l in line_diff(&self.courier, &self.ours) {
+            let _ = writeln!(s, "  {l}");
+        }
+        s
+    }
+}
+
+/// A minimal LCS diff: ` ` common, `-` only in `a` (Courier), `+` only in `b` (ours).
+/// Long literal bodies are elided around the differences.
+pub fn line_diff(a: &[String], b: &[String]) -> Vec<String> {
+    let (n, m) = (a.len(), b.len());
+    if n * m > 4_000_000 {
+        let mut out: Vec<String> = a.iter().map(|l| format!("- {l}")).collect();
+        out.extend(b.iter().map(|l| format!("+ {l}")));
+        return out;
+    }
+    let mut dp = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            dp[i][j] = if a[i] == b[j] {
+                dp[i + 1][j + 1] + 1
+            } else {
+                dp[i + 1][j].max(dp[i][j + 1])
+            };
+        }
+    }
+    let mut raw = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            raw.push((' ', a[i].clone()));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || dp[i][j + 1] >= dp[i + 1][j]) {
+            raw.push(('+', b[j].clone()));
+            j += 1;
+        } else {
+            raw.push(('-', a[i].clone()));
+            i += 1;
+        }
+    }
+    // Keep 3 lines of context around changes.
+    let changed: Vec<usize> = raw
+        .iter()
+        .enumerate()
+        .filter(|(_, (c, _))| *c != ' ')
+        .map(|(k, _)| k)
+        .collect();
+    let mut out = Vec::new();
+    let mut skipped = 0;
+    for (k, (c, l)) in raw.iter().enumerate() {
+        let near = changed.iter().any(|&x| x.abs_diff(k) <= 3);
+        if near || raw.len() <= 20 {
+            if skipped > 0 {
+                out.push(format!("  ... {skipped} common lines"));
+                skipped = 0;
+            }
+            out.push(format!("{c} {l}"));
+        } else {
+            skipped += 1;
+        }
+    }
+    if skipped > 0 {
+        out.push(format!("  ... {skipped} common lines"));
+    }
+    out
+}
+
+/// Compares the normalised transcripts (and maildirs, when given) of one script and
+/// returns every disagreeing step, each marked with the difference row that excuses it.
+pub fn compare(
+    script: &Script,
+    courier: &[StepOut],
+    ours: &[StepOut],
+    maildirs: Option<(&[String], &[String])>,
+    diffs: &[Difference],
+) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let by_tag: BTreeMap<&str, &Command1> =
+        script.commands.iter().map(|c| (c.tag.as_str(), c)).collect();
+    let mut push = |step: &str, c: &[String], o: &[String]| {
+        if c == o {
+            return;
+        }
+        let intended = diffs.iter().position(|d| {
+            d.script == script.name
+                && d.step == step
+                && c.iter().any(|l| glob(&d.courier, l))
+                && o.iter().any(|l| glob(&d.ours, l))
+        });
+        let cmd = by_tag.get(step);
+        out.push(Mismatch {
+            script: script.name.clone(),
+            step: step.to_string(),
+            command: cmd.map(|c| c.line.clone()).unwrap_or_default(),
+            notes: cmd.map(|c| c.notes.clone()).unwrap_or_default(),
+            courier: c.to_vec(),
+            ours: o.to_vec(),
+            intended,
+        });
+    };
+    for k in 0..courier.len().max(ours.len()) {
+        let empty = StepOut::default();
+        let c = courier.get(k).unwrap_or(&empty);
+        let o = ours.get(k).unwrap_or(&empty);
+        let step = if c.tag.is_empty() { &o.tag } else { &c.tag };
+        push(step, &c.lines, &o.lines);
+    }
+    if let Some((c, o)) = maildirs {
+        push("maildir", c, o);
+    }
+    out
+}
+
+/// Result of running one script on both sides.
+pub struct ScriptResult {
+    pub script: Script,
+    pub courier: Transcript,
+    pub ours: Transcript,
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// Runs `script` on both binaries (in parallel, each in its own fixture home) and
+/// compares.
+pub fn run_both(
+    script: &Script,
+    fx: &Fixture,
+    courier_bin: &Path,
+    our_bin: &Path,
+    diffs: &[Difference],
+) -> ScriptResult {
+    let norm = Norm::new(fx);
+    let hc = Home::new("courier");
+    let ho = Home::new("ours");
+    build_maildir(hc.path(), fx);
+    build_maildir(ho.path(), fx);
+    let (ct, ot) = std::thread::scope(|sc| {
+        let c = sc.spawn(|| run_script(courier_bin, hc.path(), script));
+        let o = sc.spawn(|| run_script(our_bin, ho.path(), script));
+        (
+            c.join().expect("courier side panicked"),
+            o.join().expect("our side panicked"),
+        )
+    });
+    let (cm, om);
+    let maildirs = if script.check_maildir {
+        cm = maildir_snapshot(hc.path());
+        om = maildir_snapshot(ho.path());
+        Some((cm.as_slice(), om.as_slice()))
+    } else {
+        None
+    };
+    let mismatches = compare(
+        script,
+        &norm.transcript(&ct),
+        &norm.transcript(&ot),
+        maildirs,
+        diffs,
+    );
+    ScriptResult {
+        script: script.clone(),
+        courier: ct,
+        ours: ot,
+        mismatches,
+    }
+}
+
+/// Renders a whole normalised transcript (client lines `C:`, server lines `S:`), for
+/// debugging a script: `IMAPKIT_SHOW=<script>` prints it.
+pub fn render_transcript(script: &Script, steps: &[StepOut]) -> String {
+    let mut s = String::new();
+    for st in steps {
+        if let Some(c) = script.commands.iter().find(|c| c.tag == st.tag) {
+            let _ = writeln!(s, "C: {}", c.line);
+        }
+        for l in &st.lines {
+            let _ = writeln!(s, "S: {l}");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob("a* NO *", "a1 NO Error in IMAP command"));
+        assert!(!glob("a* NO *", "a1 OK done"));
+        assert!(glob("*", ""));
+        assert!(glob("* CAPABILITY * MOVE *", "* CAPABILITY IMAP4rev1 MOVE IDLE"));
+    }
+
+    #[test]
+    fn literals_expand() {
+        let p = expand_line(r#"a APPEND INBOX {"x\r\ny"+} rest"#, Path::new("/")).unwrap();
+        assert_eq!(
+            p,
+            vec![
+                Part::Text(b"a APPEND INBOX ".to_vec()),
+                Part::Literal {
+                    data: b"x\r\ny".to_vec(),
+                    plus: true
+                },
+                Part::Text(b" rest".to_vec()),
+            ]
+        );
+        assert_eq!(literal_len("* 1 FETCH (BODY[] {123}"), Some(123));
+        assert_eq!(literal_len("* OK {x}"), None);
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_datetime("1970-01-02", "00:00:00"), Some(86400));
+        assert_eq!(
+            parse_imap_date("05-Jan-2026 10:58:00 +0100"),
+            parse_datetime("2026-01-05", "09:58:00")
+        );
+    }
+
+    #[test]
+    fn differences_table() {
+        let d = parse_differences(
+            "| script | step | Courier says | we say | why |\n|---|---|---|---|---|\n\
+             | move | m1 | `m1 NO *` | `m1 OK*` | RFC 6851 |\n",
+        )
+        .unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].courier, "m1 NO *");
+    }
+}
