@@ -998,8 +998,47 @@ pub fn maildir_snapshot(home: &Path) -> Vec<String> {
             let path = path.split(" = ").next().unwrap_or(path);
             !path.contains("/tmp/") && !(path.starts_with("Maildir/tmp") && path != "Maildir/tmp")
         })
-        .map(str::to_string)
+        .map(name_placeholders)
         .collect()
+}
+
+/// Message names that `normalise` leaves alone because they follow an escape (`\n1795…`
+/// inside a rendered `:list`) become `NAME<_uniq>,S=<n>`.
+fn name_placeholders(line: &str) -> String {
+    let host = crate::hostname();
+    let b = line.as_bytes();
+    let mut out = String::with_capacity(line.len());
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() && (i == 0 || !b[i - 1].is_ascii_digit()) {
+            // SEC.M<USEC>P<PID>V..I..[_UNIQ].HOST
+            let mut j = i;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            if line[j..].starts_with(".M") {
+                let rest = &line[j..];
+                if let Some(h) = rest.find(&format!(".{host}")) {
+                    let body = &rest[..h];
+                    if body.len() < 80 && body.contains('P') && !body.contains(['/', ' ', '"']) {
+                        let uniq = body.rfind('_').map(|u| &body[u..]).unwrap_or("");
+                        out.push_str(&line[last..i]);
+                        out.push_str("NAME");
+                        out.push_str(uniq);
+                        i = j + h + 1 + host.len();
+                        last = i;
+                        continue;
+                    }
+                }
+            }
+            i = j;
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&line[last..]);
+    out
 }
 
 // ---------------------------------------------------------------------------

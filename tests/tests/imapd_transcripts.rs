@@ -72,15 +72,15 @@ fn transcripts_match_courier() {
 
     if let Ok(show) = std::env::var("IMAPKIT_SHOW") {
         let norm = Norm::new(&fx);
-        for r in results.iter().filter(|r| r.script.name == show) {
+        for r in results.iter().filter(|r| show == "*" || show.split(',').any(|n| n == r.script.name)) {
             println!(
                 "----- {} (Courier) -----\n{}",
-                show,
+                r.script.name,
                 render_transcript(&r.script, &norm.transcript(&r.courier))
             );
             println!(
                 "----- {} (ours) -----\n{}",
-                show,
+                r.script.name,
                 render_transcript(&r.script, &norm.transcript(&r.ours))
             );
             println!("----- Courier stderr -----\n{}", r.courier.stderr);
