@@ -9,8 +9,8 @@
 //! target/imapd-transcripts-report.md); `IMAPKIT_KEEP=1` keeps the scratch homes.
 
 use e2e::imapkit::{
-    Mismatch, ScriptResult, load_differences, load_fixture, load_scripts, render_transcript,
-    run_both, Norm,
+    Mismatch, Norm, ScriptResult, load_differences, load_fixture, load_scripts, render_transcript,
+    run_both,
 };
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -72,7 +72,10 @@ fn transcripts_match_courier() {
 
     if let Ok(show) = std::env::var("IMAPKIT_SHOW") {
         let norm = Norm::new(&fx);
-        for r in results.iter().filter(|r| show == "*" || show.split(',').any(|n| n == r.script.name)) {
+        for r in results
+            .iter()
+            .filter(|r| show == "*" || show.split(',').any(|n| n == r.script.name))
+        {
             println!(
                 "----- {} (Courier) -----\n{}",
                 r.script.name,
@@ -92,7 +95,11 @@ fn transcripts_match_courier() {
     let mut used = vec![false; diffs.len()];
     let mut summary = String::new();
     for r in &results {
-        let bad: Vec<&Mismatch> = r.mismatches.iter().filter(|m| m.intended.is_none()).collect();
+        let bad: Vec<&Mismatch> = r
+            .mismatches
+            .iter()
+            .filter(|m| m.intended.is_none())
+            .collect();
         for m in &r.mismatches {
             if let Some(i) = m.intended {
                 used[i] = true;
@@ -112,7 +119,10 @@ fn transcripts_match_courier() {
             } else {
                 format!(
                     " (steps {})",
-                    bad.iter().map(|m| m.step.as_str()).collect::<Vec<_>>().join(", ")
+                    bad.iter()
+                        .map(|m| m.step.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             }
         );
