@@ -1153,8 +1153,10 @@ pub struct Mismatch {
     pub notes: Vec<String>,
     pub courier: Vec<String>,
     pub ours: Vec<String>,
-    /// Index into the differences table when the mismatch is an intended one.
-    pub intended: Option<usize>,
+    /// True when the listed differences account for every differing line.
+    pub intended: bool,
+    /// The rows of the differences table that applied to this step.
+    pub rows: Vec<usize>,
 }
 
 impl Mismatch {
@@ -1237,6 +1239,36 @@ pub fn line_diff(a: &[String], b: &[String]) -> Vec<String> {
     out
 }
 
+/// Applies the rows of the differences table that name `script` and `step` (globs): each
+/// row whose "Courier says" pattern matches at least one of Courier's lines and whose "we
+/// say" pattern matches at least one of ours removes every line matching it on each side
+/// (a pattern `(none)` matches no line and is always satisfied). Returns the rows that
+/// applied and whether what remains is equal.
+pub fn excuse(
+    script: &str,
+    step: &str,
+    courier: &[String],
+    ours: &[String],
+    diffs: &[Difference],
+) -> (Vec<usize>, bool) {
+    let mut c: Vec<&String> = courier.iter().collect();
+    let mut o: Vec<&String> = ours.iter().collect();
+    let mut used = Vec::new();
+    let hit = |pat: &str, lines: &[&String]| pat == "(none)" || lines.iter().any(|l| glob(pat, l));
+    for (k, d) in diffs.iter().enumerate() {
+        if !glob(&d.script, script) || !glob(&d.step, step) {
+            continue;
+        }
+        if hit(&d.courier, &c) && hit(&d.ours, &o) {
+            c.retain(|l| !glob(&d.courier, l));
+            o.retain(|l| !glob(&d.ours, l));
+            used.push(k);
+        }
+    }
+    let equal = !used.is_empty() && c == o;
+    (used, equal)
+}
+
 /// Compares the normalised transcripts (and maildirs, when given) of one script and
 /// returns every disagreeing step, each marked with the difference row that excuses it.
 pub fn compare(
@@ -1256,12 +1288,7 @@ pub fn compare(
         if c == o {
             return;
         }
-        let intended = diffs.iter().position(|d| {
-            d.script == script.name
-                && d.step == step
-                && c.iter().any(|l| glob(&d.courier, l))
-                && o.iter().any(|l| glob(&d.ours, l))
-        });
+        let (used, excused) = excuse(&script.name, step, c, o, diffs);
         let cmd = by_tag.get(step);
         out.push(Mismatch {
             script: script.name.clone(),
@@ -1270,7 +1297,8 @@ pub fn compare(
             notes: cmd.map(|c| c.notes.clone()).unwrap_or_default(),
             courier: c.to_vec(),
             ours: o.to_vec(),
-            intended,
+            intended: excused,
+            rows: used,
         });
     };
     for k in 0..courier.len().max(ours.len()) {
