@@ -897,7 +897,7 @@ impl Norm {
         for key in ["UIDVALIDITY ", "[APPENDUID ", "[COPYUID "] {
             l = self.uidv_after(&l, key);
         }
-        self.internaldate(&l)
+        sort_flag_lists(&self.internaldate(&l))
     }
 
     fn uidv_after(&self, l: &str, key: &str) -> String {
@@ -937,6 +937,27 @@ impl Norm {
             _ => l.to_string(),
         }
     }
+}
+
+/// Sorts the flags inside every `FLAGS (...)` / `PERMANENTFLAGS (...)` list: a flag list
+/// is a set (RFC 3501 9, `flag-list`), and Courier prints keywords in the order of its
+/// internal table.
+pub fn sort_flag_lists(l: &str) -> String {
+    let mut out = String::with_capacity(l.len());
+    let mut rest = l;
+    while let Some(pos) = rest.find("FLAGS (") {
+        let start = pos + "FLAGS (".len();
+        let Some(len) = rest[start..].find(')') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let mut flags: Vec<&str> = rest[start..start + len].split_whitespace().collect();
+        flags.sort_unstable();
+        out.push_str(&flags.join(" "));
+        rest = &rest[start + len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Sorts each run of consecutive `* LIST` / `* LSUB` lines: RFC 3501 leaves their order
@@ -1413,6 +1434,15 @@ mod tests {
         );
         assert_eq!(literal_len("* 1 FETCH (BODY[] {123}"), Some(123));
         assert_eq!(literal_len("* OK {x}"), None);
+    }
+
+    #[test]
+    fn flag_lists_sorted() {
+        assert_eq!(
+            sort_flag_lists("* 1 FETCH (UID 4 FLAGS (\\Seen Work $Label1) RFC822.SIZE 3)"),
+            "* 1 FETCH (UID 4 FLAGS ($Label1 Work \\Seen) RFC822.SIZE 3)"
+        );
+        assert_eq!(sort_flag_lists("* FLAGS ()"), "* FLAGS ()");
     }
 
     #[test]
