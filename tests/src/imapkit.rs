@@ -1008,17 +1008,89 @@ pub fn parse_imap_date(s: &str) -> Option<i64> {
 // Maildir snapshots
 
 /// The normalised snapshot of the `Maildir` of `home`, without the contents of `tmp/`
-/// directories (transient by definition) and without lock files.
+/// directories (transient by definition) and without the ACL files Courier writes with
+/// the default rights the first time it looks at a folder (`courierimapacl`,
+/// `courierimaphieracl/`: they hold no state a session changed).
 pub fn maildir_snapshot(home: &Path) -> Vec<String> {
+    prune_uiddbs(&home.join("Maildir"));
     snapshot(&home.join("Maildir"))
         .lines()
         .filter(|l| {
             let path = l.splitn(3, ' ').nth(2).unwrap_or("");
             let path = path.split(" = ").next().unwrap_or(path);
             !path.contains("/tmp/")
+                && !path.contains("courierimapacl")
+                && !path.contains("courierimaphieracl")
         })
-        .map(name_placeholders)
+        .map(|l| strip_uniq(&name_placeholders(l)))
         .collect()
+}
+
+/// Removes, in every folder of `maildir`, the `courierimapuiddb` lines of messages that
+/// are gone: Courier rewrites the file lazily (at its next scan), so a stale line says
+/// nothing about the UIDs a client sees. The header (UIDVALIDITY, next UID) is kept.
+fn prune_uiddbs(maildir: &Path) {
+    let mut dirs = vec![maildir.to_path_buf()];
+    for n in names(maildir) {
+        if n.starts_with('.') && n != "." && n != ".." {
+            dirs.push(maildir.join(n));
+        }
+    }
+    for d in dirs {
+        let db = d.join("courierimapuiddb");
+        let Ok(text) = fs::read_to_string(&db) else {
+            continue;
+        };
+        let mut present = std::collections::HashSet::new();
+        for sub in ["cur", "new"] {
+            for n in names(&d.join(sub)) {
+                present.insert(n.split(':').next().unwrap_or(&n).to_string());
+            }
+        }
+        let mut out = String::new();
+        for (k, line) in text.lines().enumerate() {
+            let keep = k == 0
+                || line
+                    .split_once(' ')
+                    .is_some_and(|(_, name)| present.contains(name));
+            if keep {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        if out != text {
+            let _ = fs::write(&db, out);
+        }
+    }
+}
+
+/// Drops the `_<n>` UNIQ part of normalised message names (`MSG3VI_2,S=…` → `MSG3VI,S=…`,
+/// `NAME_2,S=…` → `NAME,S=…`): the per-process counter a server appends to the names it
+/// makes is part of the unique name, which may differ.
+fn strip_uniq(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    loop {
+        let next = ["VI_", "NAME_"]
+            .iter()
+            .filter_map(|k| rest.find(k).map(|p| (p, k.len())))
+            .min();
+        let Some((pos, klen)) = next else { break };
+        let uniq_start = pos + klen - 1;
+        let digits = rest[uniq_start + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        out.push_str(&rest[..uniq_start]);
+        if digits > 0 && rest[uniq_start + 1 + digits..].starts_with(",S=") {
+            rest = &rest[uniq_start + 1 + digits..];
+        } else {
+            out.push('_');
+            rest = &rest[uniq_start + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Message names that `normalise` leaves alone because they follow an escape (`\n1795…`
@@ -1443,6 +1515,14 @@ mod tests {
             "* 1 FETCH (UID 4 FLAGS ($Label1 Work \\Seen) RFC822.SIZE 3)"
         );
         assert_eq!(sort_flag_lists("* FLAGS ()"), "* FLAGS ()");
+    }
+
+    #[test]
+    fn uniq_stripped() {
+        assert_eq!(
+            strip_uniq("a MSG3VI_2,S=5 b NAME_12,S=7:1 MSG4VI,S=1 x_1"),
+            "a MSG3VI,S=5 b NAME,S=7:1 MSG4VI,S=1 x_1"
+        );
     }
 
     #[test]
