@@ -66,6 +66,8 @@ pub struct Command1 {
     pub parts: Vec<Part>,
     /// `; ...` annotations written before it.
     pub notes: Vec<String>,
+    /// `! ...` actions on the maildir, done (on both sides) before the command is sent.
+    pub actions: Vec<Action>,
     /// Line number in the script file.
     pub lineno: usize,
 }
@@ -101,11 +103,16 @@ pub fn parse_script(name: &str, text: &str, messages: &Path) -> Result<Script, S
         commands: Vec::new(),
     };
     let mut notes = Vec::new();
+    let mut actions = Vec::new();
     let mut tags = std::collections::HashSet::new();
     for (i, raw) in text.lines().enumerate() {
         let lineno = i + 1;
         let line = raw.trim_end();
         if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(a) = line.strip_prefix('!') {
+            actions.push(parse_action(a).map_err(|e| format!("{name}:{lineno}: {e}"))?);
             continue;
         }
         if let Some(n) = line.strip_prefix(';') {
@@ -136,10 +143,107 @@ pub fn parse_script(name: &str, text: &str, messages: &Path) -> Result<Script, S
             line: line.to_string(),
             parts,
             notes: std::mem::take(&mut notes),
+            actions: std::mem::take(&mut actions),
             lineno,
         });
     }
     Ok(s)
+}
+
+/// Something another program does to the maildir between two commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `! deliver FOLDER FILE`: a new message in FOLDER's new/ (as an MDA would).
+    Deliver { folder: String, file: String },
+    /// `! flags FOLDER FILE FLAGS`: the message of FOLDER whose contents are FILE gets
+    /// `:2,FLAGS` (`-` for none), as another client would do.
+    Flags {
+        folder: String,
+        file: String,
+        flags: String,
+    },
+    /// `! remove FOLDER FILE`: that message is deleted by another client.
+    Remove { folder: String, file: String },
+}
+
+fn parse_action(a: &str) -> Result<Action, String> {
+    let w: Vec<&str> = a.split_whitespace().collect();
+    match w.as_slice() {
+        ["deliver", folder, file] => Ok(Action::Deliver {
+            folder: folder.to_string(),
+            file: file.to_string(),
+        }),
+        ["flags", folder, file, flags] => Ok(Action::Flags {
+            folder: folder.to_string(),
+            file: file.to_string(),
+            flags: if *flags == "-" {
+                String::new()
+            } else {
+                flags.to_string()
+            },
+        }),
+        ["remove", folder, file] => Ok(Action::Remove {
+            folder: folder.to_string(),
+            file: file.to_string(),
+        }),
+        _ => Err(format!("unknown action `!{a}`")),
+    }
+}
+
+/// The directory of IMAP folder `folder` (`INBOX`, `INBOX.Work`) under `home`.
+fn folder_dir(home: &Path, folder: &str) -> PathBuf {
+    let md = home.join("Maildir");
+    match folder.strip_prefix("INBOX.") {
+        Some(f) => md.join(format!(".{f}")),
+        None => md,
+    }
+}
+
+/// Does `a` in `home`; `n` numbers the deliveries of one session (same on both sides).
+fn do_action(home: &Path, a: &Action, n: usize) {
+    let messages = transcripts_dir().join("messages");
+    // The message file of `folder` with the contents of `file`.
+    let find = |folder: &str, file: &str| -> Option<PathBuf> {
+        let want = fs::read(messages.join(file)).ok()?;
+        let dir = folder_dir(home, folder);
+        ["cur", "new"].iter().find_map(|sub| {
+            names(&dir.join(sub))
+                .into_iter()
+                .map(|n| dir.join(sub).join(n))
+                .find(|p| fs::read(p).is_ok_and(|d| d == want))
+        })
+    };
+    match a {
+        Action::Deliver { folder, file } => {
+            let data = fs::read(messages.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let name = format!("1768896000.M{n}P4343.external,S={}", data.len());
+            let dir = folder_dir(home, folder);
+            let tmp = dir.join("tmp").join(&name);
+            fs::write(&tmp, &data).unwrap();
+            let t = UNIX_EPOCH + Duration::from_secs(1768896000);
+            let _ = fs::File::options()
+                .write(true)
+                .open(&tmp)
+                .and_then(|f| f.set_times(fs::FileTimes::new().set_modified(t)));
+            fs::rename(&tmp, dir.join("new").join(&name)).unwrap();
+        }
+        Action::Flags {
+            folder,
+            file,
+            flags,
+        } => {
+            let p = find(folder, file).unwrap_or_else(|| panic!("! flags: {file} not in {folder}"));
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let base = name.split(':').next().unwrap_or(&name);
+            let dir = p.parent().unwrap().parent().unwrap().join("cur");
+            fs::rename(&p, dir.join(format!("{base}:2,{flags}"))).unwrap();
+        }
+        Action::Remove { folder, file } => {
+            let p =
+                find(folder, file).unwrap_or_else(|| panic!("! remove: {file} not in {folder}"));
+            fs::remove_file(p).unwrap();
+        }
+    }
 }
 
 /// Splits a script line into text and literals.
@@ -764,7 +868,12 @@ pub fn run_script(bin: &Path, home: &Path, script: &Script) -> Transcript {
         tag: "greeting".into(),
         lines: greeting,
     });
+    let mut deliveries = 0;
     for c in &script.commands {
+        for a in &c.actions {
+            deliveries += 1;
+            do_action(home, a, deliveries);
+        }
         let mut lines = Vec::new();
         if !s.eof {
             run_command(&mut s, c, &mut lines);
