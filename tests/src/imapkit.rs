@@ -40,7 +40,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// How long one read may wait for the server (Courier sleeps 2 s in DELETE/RENAME).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(15);
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The directory holding scripts, the fixture, messages and DIFFERENCES.md.
 pub fn transcripts_dir() -> PathBuf {
