@@ -977,8 +977,18 @@ impl Norm {
         }
     }
 
-    /// The normalised copy of `t`.
+    /// The normalised copy of `t`, with the server's log lines (stderr) as a last step
+    /// named `log`.
     pub fn transcript(&self, t: &Transcript) -> Vec<StepOut> {
+        let mut steps = self.steps(t);
+        steps.push(StepOut {
+            tag: "log".into(),
+            lines: t.stderr.lines().map(normalise_log_line).collect(),
+        });
+        steps
+    }
+
+    fn steps(&self, t: &Transcript) -> Vec<StepOut> {
         t.steps
             .iter()
             .map(|s| StepOut {
@@ -1086,6 +1096,21 @@ fn sort_list_runs(mut lines: Vec<String>) -> Vec<String> {
         }
     }
     lines
+}
+
+/// A log line with its timing-dependent and derived counters replaced: `time=` (seconds),
+/// `rcvd=` and `sent=` (bytes read and written, which follow from the transcript already
+/// compared: a literal the server refuses is never sent).
+pub fn normalise_log_line(l: &str) -> String {
+    let mut out = l.to_string();
+    for key in ["time=", "rcvd=", "sent="] {
+        if let Some(pos) = out.find(key) {
+            let start = pos + key.len();
+            let len = out[start..].bytes().take_while(u8::is_ascii_digit).count();
+            out.replace_range(start..start + len, "N");
+        }
+    }
+    out
 }
 
 /// Untagged lines whose presence depends on timing (IDLE keep-alives).
