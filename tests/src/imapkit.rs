@@ -164,6 +164,8 @@ pub enum Action {
     },
     /// `! remove FOLDER FILE`: that message is deleted by another client.
     Remove { folder: String, file: String },
+    /// `! quota SPEC`: the administrator changes the first line of `maildirsize`.
+    Quota { spec: String },
 }
 
 fn parse_action(a: &str) -> Result<Action, String> {
@@ -181,6 +183,9 @@ fn parse_action(a: &str) -> Result<Action, String> {
             } else {
                 flags.to_string()
             },
+        }),
+        ["quota", spec] => Ok(Action::Quota {
+            spec: spec.to_string(),
         }),
         ["remove", folder, file] => Ok(Action::Remove {
             folder: folder.to_string(),
@@ -242,6 +247,12 @@ fn do_action(home: &Path, a: &Action, n: usize) {
             let p =
                 find(folder, file).unwrap_or_else(|| panic!("! remove: {file} not in {folder}"));
             fs::remove_file(p).unwrap();
+        }
+        Action::Quota { spec } => {
+            let p = home.join("Maildir/maildirsize");
+            let text = fs::read_to_string(&p).unwrap_or_default();
+            let rest = text.split_once('\n').map(|(_, r)| r).unwrap_or("");
+            fs::write(&p, format!("{spec}\n{rest}")).unwrap();
         }
     }
 }
