@@ -5,7 +5,7 @@
 //! into real IMAP literals:
 //!
 //! * `{@FILE}` – the contents of `tests/transcripts/messages/FILE` (LF made CRLF);
-//! * `{"TEXT"}` – TEXT, where `\r`, `\n`, `\\` and `\"` are escapes;
+//! * `{"TEXT"}` – TEXT, where `\r`, `\n`, `\xHH`, `\\` and `\"` are escapes;
 //! * a `+` before the closing brace (`{@FILE+}`, `{"TEXT"+}`) sends a LITERAL+
 //!   non-synchronising literal (RFC 7888); otherwise the harness waits for the server's
 //!   `+` continuation before sending the data (and stops the command if a tagged
@@ -285,6 +285,14 @@ fn expand_line(line: &str, messages: &Path) -> Result<Vec<Part>, String> {
                             match b.get(j + 1) {
                                 Some(b'r') => d.push(b'\r'),
                                 Some(b'n') => d.push(b'\n'),
+                                Some(b'x') => {
+                                    let hex = line
+                                        .get(j + 2..j + 4)
+                                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                                        .ok_or("\\x needs two hex digits")?;
+                                    d.push(hex);
+                                    j += 2;
+                                }
                                 Some(c) => d.push(*c),
                                 None => return Err("dangling \\".into()),
                             }
