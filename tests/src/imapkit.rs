@@ -1166,6 +1166,7 @@ pub fn parse_imap_date(s: &str) -> Option<i64> {
 /// `courierimaphieracl/`: they hold no state a session changed).
 pub fn maildir_snapshot(home: &Path) -> Vec<String> {
     prune_uiddbs(&home.join("Maildir"));
+    sum_maildirsize(&home.join("Maildir"));
     snapshot(&home.join("Maildir"))
         .lines()
         .filter(|l| {
@@ -1215,6 +1216,25 @@ fn prune_uiddbs(maildir: &Path) {
             let _ = fs::write(&db, out);
         }
     }
+}
+
+/// Rewrites `maildirsize` as its quota line and one line with the totals, the way a
+/// recalculation leaves it: whether a server appended lines or recalculated (Courier does
+/// after DELETE and RENAME) says nothing; the totals and the quota do.
+fn sum_maildirsize(maildir: &Path) {
+    let p = maildir.join("maildirsize");
+    let Ok(text) = fs::read_to_string(&p) else {
+        return;
+    };
+    let mut lines = text.lines();
+    let spec = lines.next().unwrap_or("").to_string();
+    let (mut b, mut c) = (0i64, 0i64);
+    for l in lines {
+        let mut it = l.split_whitespace();
+        b += it.next().and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
+        c += it.next().and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
+    }
+    let _ = fs::write(&p, format!("{spec}\n{b:>12} {c:>12}\n"));
 }
 
 /// Drops the `_<n>` UNIQ part of normalised message names (`MSG3VI_2,S=…` → `MSG3VI,S=…`,
