@@ -47,6 +47,29 @@ fn transcripts_match_courier() {
     }
     let fx = load_fixture();
     let diffs = load_differences();
+    // Every row must name a script and a step that exist.
+    for d in &diffs {
+        let matching: Vec<_> = scripts
+            .iter()
+            .filter(|s| e2e::imapkit::glob(&d.script, &s.name))
+            .collect();
+        assert!(
+            only.is_some() || !matching.is_empty(),
+            "DIFFERENCES.md: no script matches `{}`",
+            d.script
+        );
+        let pseudo = ["greeting", "eof", "log", "maildir"];
+        if !d.step.contains('*') && !pseudo.contains(&d.step.as_str()) {
+            for s in &matching {
+                assert!(
+                    s.commands.iter().any(|c| c.tag == d.step),
+                    "DIFFERENCES.md: script {} has no step {}",
+                    s.name,
+                    d.step
+                );
+            }
+        }
+    }
     let jobs: usize = std::env::var("IMAPKIT_JOBS")
         .ok()
         .and_then(|j| j.parse().ok())
