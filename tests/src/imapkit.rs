@@ -13,8 +13,9 @@
 //!
 //! Other lines: `#` comments; `; text` an annotation shown with the next command;
 //! `@env KEY=VALUE` extra environment for both servers; `@maildir` compares the
-//! normalised maildir trees left behind. A command whose name is `IDLE` gets `DONE`
-//! after the server's `+` line.
+//! normalised maildir trees left behind; `! deliver|flags|remove|quota ...` changes the
+//! maildir the way another program would, before the next command (see [`Action`]). A
+//! command whose name is `IDLE` gets `DONE` after the server's `+` line.
 //!
 //! The *fixture* (`tests/transcripts/fixture.txt`) is built identically in two scratch
 //! homes under /var/tmp (same message file names, same `courierimapuiddb`, so UIDs and
@@ -23,9 +24,12 @@
 //! step instead of hanging the test.
 //!
 //! The transcripts are normalised (greeting text, UIDVALIDITY values of folders created
-//! during the session, INTERNALDATE of messages appended "now") and compared step by
-//! step; `tests/transcripts/DIFFERENCES.md` lists the differences we intend (matched by
-//! script, step and a pattern on each side).
+//! during the session, INTERNALDATE of messages appended "now", the order of flags in a
+//! flag list and of LIST/LSUB lines, IDLE keep-alives) and compared step by step, the
+//! servers' log lines (stderr) as a last step `log` and, for `@maildir` scripts, the
+//! normalised maildir snapshots as a step `maildir`. `tests/transcripts/DIFFERENCES.md`
+//! lists the differences we intend: a row excuses exactly the lines its patterns match
+//! (see [`excuse`]).
 
 use crate::{names, snapshot};
 use std::collections::BTreeMap;
