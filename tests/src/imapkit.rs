@@ -95,6 +95,9 @@ pub struct Script {
     pub name: String,
     pub env: Vec<(String, String)>,
     pub check_maildir: bool,
+    /// `@pipeline`: every command is sent at once, before any response is read
+    /// (RFC 3501 5.5); no synchronising literal, no IDLE, no action.
+    pub pipeline: bool,
     pub commands: Vec<Command1>,
 }
 
@@ -104,6 +107,7 @@ pub fn parse_script(name: &str, text: &str, messages: &Path) -> Result<Script, S
         name: name.to_string(),
         env: Vec::new(),
         check_maildir: false,
+        pipeline: false,
         commands: Vec::new(),
     };
     let mut notes = Vec::new();
@@ -134,6 +138,10 @@ pub fn parse_script(name: &str, text: &str, messages: &Path) -> Result<Script, S
             s.check_maildir = true;
             continue;
         }
+        if line == "@pipeline" {
+            s.pipeline = true;
+            continue;
+        }
         if line.starts_with('@') {
             return Err(format!("{name}:{lineno}: unknown directive {line}"));
         }
@@ -150,6 +158,20 @@ pub fn parse_script(name: &str, text: &str, messages: &Path) -> Result<Script, S
             actions: std::mem::take(&mut actions),
             lineno,
         });
+    }
+    if s.pipeline {
+        for c in &s.commands {
+            let sync = c
+                .parts
+                .iter()
+                .any(|p| matches!(p, Part::Literal { plus: false, .. }));
+            if sync || c.name() == "IDLE" || !c.actions.is_empty() {
+                return Err(format!(
+                    "{name}:{}: a @pipeline script takes no synchronising literal, IDLE or action",
+                    c.lineno
+                ));
+            }
+        }
     }
     Ok(s)
 }
@@ -891,8 +913,28 @@ pub fn run_script(bin: &Path, home: &Path, script: &Script) -> Transcript {
         tag: "greeting".into(),
         lines: greeting,
     });
+    if script.pipeline {
+        let mut all = Vec::new();
+        for c in &script.commands {
+            all.extend(wire_bytes(c));
+        }
+        s.send(&all);
+        for c in &script.commands {
+            let mut lines = Vec::new();
+            while let Some((d, first)) = s.next(&mut lines) {
+                lines.extend(d);
+                if is_tagged(&first, &c.tag) {
+                    break;
+                }
+            }
+            t.steps.push(StepOut {
+                tag: c.tag.clone(),
+                lines,
+            });
+        }
+    }
     let mut deliveries = 0;
-    for c in &script.commands {
+    for c in script.commands.iter().filter(|_| !script.pipeline) {
         for a in &c.actions {
             deliveries += 1;
             do_action(home, a, deliveries);
@@ -915,6 +957,22 @@ pub fn run_script(bin: &Path, home: &Path, script: &Script) -> Transcript {
     });
     t.stderr = stderr;
     t
+}
+
+/// A command as sent when nothing is waited for (LITERAL+ literals only).
+fn wire_bytes(c: &Command1) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in &c.parts {
+        match p {
+            Part::Text(t) => out.extend_from_slice(t),
+            Part::Literal { data, .. } => {
+                out.extend_from_slice(format!("{{{}+}}\r\n", data.len()).as_bytes());
+                out.extend_from_slice(data);
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 fn is_tagged(first: &str, tag: &str) -> bool {
