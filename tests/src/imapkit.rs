@@ -1770,6 +1770,35 @@ mod tests {
     }
 
     #[test]
+    fn rows_excuse_only_their_lines() {
+        let d = |c: &str, o: &str| Difference {
+            script: "s".into(),
+            step: "*".into(),
+            courier: c.into(),
+            ours: o.into(),
+            why: String::new(),
+        };
+        let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let courier = lines(&["* 1 EXISTS", "t OK done"]);
+        let ours = lines(&[
+            "* 1 EXISTS",
+            "* OK [UIDNEXT 5] Predicted next UID",
+            "t OK done",
+        ]);
+        let rows = [d("(none)", "* OK [UIDNEXT *] Predicted next UID")];
+        assert_eq!(excuse("s", "t", &courier, &ours, &rows), (vec![0], true));
+        // Another script: the row does not apply.
+        assert_eq!(excuse("x", "t", &courier, &ours, &rows), (vec![], false));
+        // A second, unlisted difference is not excused.
+        let ours2 = lines(&[
+            "* 2 EXISTS",
+            "* OK [UIDNEXT 5] Predicted next UID",
+            "t OK done",
+        ]);
+        assert_eq!(excuse("s", "t", &courier, &ours2, &rows), (vec![0], false));
+    }
+
+    #[test]
     fn differences_table() {
         let d = parse_differences(
             "| script | step | Courier says | we say | why |\n|---|---|---|---|---|\n\
