@@ -126,6 +126,13 @@ fn transcripts_match_courier() {
                 }
             }
         }
+        if r.ours.stderr.contains("panicked at") {
+            let _ = writeln!(
+                summary,
+                "PANIC {}: our imapd panicked (see the step `log` below)",
+                r.script.name
+            );
+        }
         let intended = r.mismatches.len() - bad.len();
         let status = if bad.is_empty() { "PASS" } else { "FAIL" };
         let _ = writeln!(
