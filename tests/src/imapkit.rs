@@ -1222,13 +1222,16 @@ pub fn parse_imap_date(s: &str) -> Option<i64> {
 // ---------------------------------------------------------------------------
 // Maildir snapshots
 
-/// The normalised snapshot of the `Maildir` of `home`, without the contents of `tmp/`
+/// The normalised snapshot of the `Maildir` of `home` (stale uiddb lines dropped,
+/// `maildirsize` summed, keywords made canonical: see the helpers below), without the
+/// contents of `tmp/`
 /// directories (transient by definition) and without the ACL files Courier writes with
 /// the default rights the first time it looks at a folder (`courierimapacl`,
 /// `courierimaphieracl/`: they hold no state a session changed).
 pub fn maildir_snapshot(home: &Path) -> Vec<String> {
     prune_uiddbs(&home.join("Maildir"));
     sum_maildirsize(&home.join("Maildir"));
+    canonical_keywords(&home.join("Maildir"));
     snapshot(&home.join("Maildir"))
         .lines()
         .filter(|l| {
@@ -1246,13 +1249,7 @@ pub fn maildir_snapshot(home: &Path) -> Vec<String> {
 /// are gone: Courier rewrites the file lazily (at its next scan), so a stale line says
 /// nothing about the UIDs a client sees. The header (UIDVALIDITY, next UID) is kept.
 fn prune_uiddbs(maildir: &Path) {
-    let mut dirs = vec![maildir.to_path_buf()];
-    for n in names(maildir) {
-        if n.starts_with('.') && n != "." && n != ".." {
-            dirs.push(maildir.join(n));
-        }
-    }
-    for d in dirs {
+    for d in folder_dirs(maildir) {
         let db = d.join("courierimapuiddb");
         let Ok(text) = fs::read_to_string(&db) else {
             continue;
@@ -1277,6 +1274,94 @@ fn prune_uiddbs(maildir: &Path) {
         if out != text {
             let _ = fs::write(&db, out);
         }
+    }
+}
+
+/// The folders of `maildir` (itself included).
+fn folder_dirs(maildir: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![maildir.to_path_buf()];
+    for n in names(maildir) {
+        if n.starts_with('.') && n != "." && n != ".." && maildir.join(&n).is_dir() {
+            dirs.push(maildir.join(n));
+        }
+    }
+    dirs
+}
+
+/// Replaces each folder's `courierimapkeywords/` by one canonical `:list` holding the
+/// keywords every message has once the pending updates are applied (formats.md 7: an
+/// update file `<name>` is newer than any `.<N>.<name>`, a higher N is newer, every
+/// update is newer than `:list`). When a server consolidates its updates is its own
+/// business; what a reader gets is what matters.
+fn canonical_keywords(maildir: &Path) {
+    for d in folder_dirs(maildir) {
+        let kw = d.join("courierimapkeywords");
+        if !kw.is_dir() {
+            continue;
+        }
+        let mut state: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Ok(text) = fs::read_to_string(kw.join(":list")) {
+            let (names_part, msgs) = text.split_once("\n\n").unwrap_or((&text, ""));
+            let list: Vec<&str> = names_part.lines().collect();
+            for l in msgs.lines() {
+                if let Some((base, idx)) = l.rsplit_once(':') {
+                    let words = idx
+                        .split_whitespace()
+                        .filter_map(|i| i.parse::<usize>().ok())
+                        .filter_map(|i| list.get(i).map(|w| w.to_string()))
+                        .collect();
+                    state.insert(base.to_string(), words);
+                }
+            }
+        }
+        // Newest update per message: (generation, contents); a fresh file is u64::MAX.
+        let mut updates: BTreeMap<String, (u64, String)> = BTreeMap::new();
+        for n in names(&kw) {
+            if n.starts_with(':') || n.starts_with(".tmp.") {
+                continue;
+            }
+            let (generation, base) = match n.strip_prefix('.').and_then(|r| r.split_once('.')) {
+                Some((g, b)) => match g.parse::<u64>() {
+                    Ok(g) => (g, b.to_string()),
+                    Err(_) => continue,
+                },
+                None => (u64::MAX, n.clone()),
+            };
+            let text = fs::read_to_string(kw.join(&n)).unwrap_or_default();
+            if updates.get(&base).is_none_or(|(g, _)| generation >= *g) {
+                updates.insert(base, (generation, text));
+            }
+        }
+        for (base, (_, text)) in updates {
+            state.insert(base, text.lines().map(str::to_string).collect());
+        }
+        state.retain(|_, v| !v.is_empty());
+        for n in names(&kw) {
+            let _ = fs::remove_file(kw.join(n));
+        }
+        if state.is_empty() {
+            continue;
+        }
+        let mut all: Vec<String> = state.values().flatten().cloned().collect();
+        all.sort();
+        all.dedup();
+        let mut out = String::new();
+        for w in &all {
+            out.push_str(w);
+            out.push('\n');
+        }
+        out.push('\n');
+        for (base, words) in &state {
+            let mut idx: Vec<usize> = words
+                .iter()
+                .filter_map(|w| all.iter().position(|a| a == w))
+                .collect();
+            idx.sort_unstable();
+            idx.dedup();
+            let idx: Vec<String> = idx.iter().map(usize::to_string).collect();
+            let _ = writeln!(out, "{base}:{}", idx.join(" "));
+        }
+        let _ = fs::write(kw.join(":list"), out);
     }
 }
 
