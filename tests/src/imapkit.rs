@@ -1224,10 +1224,9 @@ pub fn parse_imap_date(s: &str) -> Option<i64> {
 
 /// The normalised snapshot of the `Maildir` of `home` (stale uiddb lines dropped,
 /// `maildirsize` summed, keywords made canonical: see the helpers below), without the
-/// contents of `tmp/`
-/// directories (transient by definition) and without the ACL files Courier writes with
-/// the default rights the first time it looks at a folder (`courierimapacl`,
-/// `courierimaphieracl/`: they hold no state a session changed).
+/// contents of `tmp/` directories (transient by definition) and without the ACL files
+/// Courier writes with the default rights the first time it looks at a folder
+/// (`courierimapacl`, `courierimaphieracl/`: they hold no state a session changed).
 pub fn maildir_snapshot(home: &Path) -> Vec<String> {
     prune_uiddbs(&home.join("Maildir"));
     sum_maildirsize(&home.join("Maildir"));
