@@ -1240,8 +1240,36 @@ pub fn maildir_snapshot(home: &Path) -> Vec<String> {
                 && !path.contains("courierimapacl")
                 && !path.contains("courierimaphieracl")
         })
-        .map(|l| strip_uniq(&name_placeholders(l)))
+        .map(|l| sort_keyword_lines(&strip_uniq(&name_placeholders(l))))
         .collect()
+}
+
+/// Sorts the message lines of a rendered `courierimapkeywords/:list` once the message
+/// names are normalised: `canonical_keywords` orders them by the real names, which hold
+/// each server's own time and inode, so that order says nothing (the file maps names to
+/// keywords; readers load it into a table).
+fn sort_keyword_lines(line: &str) -> String {
+    let Some((head, value)) = line.split_once(" = \"") else {
+        return line.to_string();
+    };
+    let Some(inner) = value.strip_suffix('"') else {
+        return line.to_string();
+    };
+    if !head.ends_with("courierimapkeywords/:list") {
+        return line.to_string();
+    }
+    let Some((names, msgs)) = inner.split_once("\\n\\n") else {
+        return line.to_string();
+    };
+    let mut msgs: Vec<&str> = msgs.split("\\n").filter(|m| !m.is_empty()).collect();
+    msgs.sort_unstable();
+    let mut out = format!("{head} = \"{names}\\n\\n");
+    for m in msgs {
+        out.push_str(m);
+        out.push_str("\\n");
+    }
+    out.push('"');
+    out
 }
 
 /// Removes, in every folder of `maildir`, the `courierimapuiddb` lines of messages that
@@ -1842,6 +1870,17 @@ mod tests {
             strip_uniq("a MSG3VI_2,S=5 b NAME_12,S=7:1 MSG4VI,S=1 x_1"),
             "a MSG3VI,S=5 b NAME,S=7:1 MSG4VI,S=1 x_1"
         );
+    }
+
+    #[test]
+    fn keyword_lines_sorted() {
+        let l = r#"f 0644 Maildir/courierimapkeywords/:list = "a\nb\n\nNAME,S=9:1\nA,S=1:0\n""#;
+        assert_eq!(
+            sort_keyword_lines(l),
+            r#"f 0644 Maildir/courierimapkeywords/:list = "a\nb\n\nA,S=1:0\nNAME,S=9:1\n""#
+        );
+        let other = r#"f 0644 Maildir/cur/x = "b\n\na\n""#;
+        assert_eq!(sort_keyword_lines(other), other);
     }
 
     #[test]

@@ -737,7 +737,14 @@ impl Session {
             return self.no(tag, "Invalid mailbox name.");
         };
         let to = to.trim_end_matches('.').to_string();
-        if self.is_trash(&from) || self.is_trash(&to) || to == "INBOX" {
+        if to == "INBOX" {
+            // Courier's wording: INBOX always exists, so it cannot be created by a rename.
+            return self.no(
+                tag,
+                "Access denied for RENAME on INBOX (ACL \"c\" required)",
+            );
+        }
+        if self.is_trash(&from) || self.is_trash(&to) {
             return self.no(tag, "Reserved folder name - cannot rename.");
         }
         let (src, dst) = match (
