@@ -100,7 +100,11 @@ pub fn run(args: &[OsString]) -> u8 {
     };
     // Courier chdirs into the maildir: log lines then name files `cur/...`.
     if let Err(e) = std::env::set_current_dir(&dir) {
-        eprintln!("chdir {}: {}", dir.display(), courier_common::strerror(&e));
+        stderr_line(&format!(
+            "chdir {}: {}",
+            dir.display(),
+            courier_common::strerror(&e)
+        ));
         // Courier ends this one line with a bare LF.
         io.raw(format!("-ERR chdir {} failed\n", dir.display()).as_bytes());
         io.finish();
@@ -110,7 +114,10 @@ pub fn run(args: &[OsString]) -> u8 {
     let mailbox = match maildir::Mailbox::open(std::path::Path::new("."), &peer) {
         Ok(m) => m,
         Err(maildir::OpenError::NoCur(e)) => {
-            eprintln!("scancur opendir(\"cur\"): {}", courier_common::strerror(&e));
+            stderr_line(&format!(
+                "scancur opendir(\"cur\"): {}",
+                courier_common::strerror(&e)
+            ));
             io.reply("-ERR Maildir invalid (no 'cur' directory)");
             io.finish();
             return 0;
@@ -127,4 +134,12 @@ pub fn run(args: &[OsString]) -> u8 {
     };
     session::Session::new(io, mailbox, peer).serve();
     0
+}
+
+/// Writes one unprefixed line to stderr (Courier's perror-style messages) with a
+/// single write, so it never interleaves with other sessions' lines in a shared log.
+fn stderr_line(text: &str) {
+    use std::io::Write as _;
+    let line = format!("{text}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
