@@ -284,7 +284,11 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
         let seq = i + 1;
         let cached_env: Option<Vec<u8>> =
             env_cache.as_ref().and_then(|c| c.get(mb.base(i)).cloned());
-        if (needs_full || needs_size) && big_fetch(s, &mut mb, i, &atts, &mut out) {
+        // Only a message that must be read can need the streaming path: a known
+        // size is answered from the table without touching the file.
+        if (needs_full || (needs_size && mb.msgs[i].size == 0))
+            && big_fetch(s, &mut mb, i, &atts, &mut out)
+        {
             continue;
         }
         // Load what the items need.
