@@ -18,6 +18,7 @@ pub mod desc;
 pub mod policy;
 pub mod pump;
 pub mod settings;
+pub mod verify;
 pub mod x509;
 
 use std::path::PathBuf;
