@@ -201,19 +201,6 @@ fn section_spec(s: &courier_imap_proto::Section, out: &mut Vec<u8>) {
     out.extend_from_slice(parts.join(".").as_bytes());
 }
 
-fn to_mime_section(s: &courier_imap_proto::Section) -> mime::Section {
-    mime::Section {
-        part: s.part.clone(),
-        text: s.text.as_ref().map(|t| match t {
-            SectionText::Header => mime::SectionText::Header,
-            SectionText::Text => mime::SectionText::Text,
-            SectionText::Mime => mime::SectionText::Mime,
-            SectionText::HeaderFields(v) => mime::SectionText::HeaderFields(v.clone()),
-            SectionText::HeaderFieldsNot(v) => mime::SectionText::HeaderFieldsNot(v.clone()),
-        }),
-    }
-}
-
 /// Bytes as stored in the maildir file (LF line ends), for the LOGOUT counters.
 fn raw_len(d: &[u8]) -> u64 {
     (d.len() - d.windows(2).filter(|w| w == b"\r\n").count()) as u64
@@ -429,9 +416,7 @@ pub fn fetch(s: &mut Session, tag: &str, uid: bool, set: &SeqSet, atts: &[FetchA
                     out.extend_from_slice(b"BODY[");
                     section_spec(section, &mut out);
                     out.push(b']');
-                    let data = msg
-                        .as_ref()
-                        .and_then(|m| m.section(&to_mime_section(section)));
+                    let data = msg.as_ref().and_then(|m| m.section(section));
                     let d: &[u8] = data.as_deref().unwrap_or(b"");
                     let d = match partial {
                         Some((off, len)) => {
@@ -1115,7 +1100,7 @@ fn big_fetch(
                 section_spec(section, out);
                 out.push(b']');
                 let m = mime::Message::parse(&header);
-                let d = m.section(&to_mime_section(section)).unwrap_or_default();
+                let d = m.section(section).unwrap_or_default();
                 let d = slice_partial(&d, *partial, out);
                 if section.text == Some(SectionText::Header) {
                     s.body_bytes += raw_len(d);

@@ -37,29 +37,9 @@ pub enum StoreMode {
     Remove,
 }
 
-/// The text part of a `BODY[...]` section.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SectionText {
-    /// HEADER
-    Header,
-    /// HEADER.FIELDS (names)
-    HeaderFields(Vec<Vec<u8>>),
-    /// HEADER.FIELDS.NOT (names)
-    HeaderFieldsNot(Vec<Vec<u8>>),
-    /// TEXT
-    Text,
-    /// MIME
-    Mime,
-}
-
-/// A `BODY[...]` section specification.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Section {
-    /// Part numbers (`1.2.3`), empty for the whole message.
-    pub part: Vec<u32>,
-    /// HEADER, TEXT, ... if any.
-    pub text: Option<SectionText>,
-}
+/// `BODY[...]` sections are courier-rfc2045's types, so the server hands the parsed
+/// section to the message library as it is.
+pub use courier_rfc2045::{Section, SectionText};
 
 /// One FETCH data item.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -26,7 +26,7 @@ pub enum SectionText {
 }
 
 /// A BODY[...] section: part numbers (empty for the whole message) and an optional text spec.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Section {
     /// Part numbers, 1-based (`BODY[2.1.HEADER]` -> `[2, 1]`).
     pub part: Vec<u32>,
