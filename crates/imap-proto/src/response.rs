@@ -14,17 +14,9 @@ pub fn write_string_8bit(out: &mut Vec<u8>, s: &[u8], utf8: bool) {
         && s.iter()
             .all(|&c| c != 0 && c != b'\r' && c != b'\n' && (c < 0x80 || eight_ok));
     if quotable {
-        out.push(b'"');
-        for &c in s {
-            if c == b'"' || c == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(c);
-        }
-        out.push(b'"');
+        courier_rfc2045::imapstr::write_quoted(out, s);
     } else {
-        out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
-        out.extend_from_slice(s);
+        courier_rfc2045::imapstr::write_literal(out, s);
     }
 }
 

@@ -10,20 +10,30 @@ fn quotable(s: &[u8]) -> bool {
 /// `{n}\r\n<bytes>`. Inside quotes `"` and `\` are escaped with a backslash.
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     if quotable(s) {
-        out.push(b'"');
-        for &b in s {
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
+        write_quoted(out, s);
     } else {
-        out.push(b'{');
-        out.extend_from_slice(s.len().to_string().as_bytes());
-        out.extend_from_slice(b"}\r\n");
-        out.extend_from_slice(s);
+        write_literal(out, s);
     }
+}
+
+/// `"<s>"` with `"` and `\` escaped; the caller has checked that `s` may be quoted.
+pub fn write_quoted(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &b in s {
+        if b == b'"' || b == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+/// `{n}\r\n<s>`.
+pub fn write_literal(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'{');
+    out.extend_from_slice(s.len().to_string().as_bytes());
+    out.extend_from_slice(b"}\r\n");
+    out.extend_from_slice(s);
 }
 
 /// `NIL` for None, else [`write_string`].
