@@ -53,36 +53,45 @@ fn open_msg(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// Reads a message file without following a symlink: the whole file, or with
+/// `header_only` its header up to the empty line (at most about 1 MB). Returns the
+/// bytes and the file's metadata.
+pub(crate) fn read_file(
+    path: &Path,
+    header_only: bool,
+) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    let mut f = open_msg(path)?;
+    let meta = f.metadata()?;
+    let mut data = Vec::new();
+    if header_only {
+        let mut chunk = vec![0u8; 8192];
+        loop {
+            match f.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    data.extend_from_slice(&chunk[..n]);
+                    if mime::crlf::header_end(&data).is_some() || data.len() > 1 << 20 {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(e) = mime::crlf::header_end(&data) {
+            data.truncate(e);
+        }
+    } else {
+        f.read_to_end(&mut data)?;
+    }
+    Ok((data, meta))
+}
+
 /// Reads message `i`, finding it again if another session renamed it.
 fn read_msg(mb: &mut Mailbox, i: usize, header_only: bool) -> Option<(Vec<u8>, i64)> {
     for attempt in 0..2 {
-        match open_msg(&mb.file(i)) {
-            Ok(mut f) => {
-                let mtime = f.metadata().map(|m| m.mtime()).unwrap_or(0);
-                let mut data = Vec::new();
-                if header_only {
-                    let mut chunk = vec![0u8; 8192];
-                    loop {
-                        match f.read(&mut chunk) {
-                            Ok(0) => break,
-                            Ok(n) => {
-                                data.extend_from_slice(&chunk[..n]);
-                                if mime::crlf::header_end(&data).is_some() || data.len() > 1 << 20 {
-                                    break;
-                                }
-                            }
-                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                            Err(_) => return None,
-                        }
-                    }
-                    if let Some(e) = mime::crlf::header_end(&data) {
-                        data.truncate(e);
-                    }
-                } else if f.read_to_end(&mut data).is_err() {
-                    return None;
-                }
-                return Some((data, mtime));
-            }
+        match read_file(&mb.file(i), header_only) {
+            Ok((data, meta)) => return Some((data, meta.mtime())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempt == 0 => {
                 if !mb.refind(i) {
                     return None;

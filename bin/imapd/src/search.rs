@@ -314,35 +314,8 @@ pub fn search(s: &mut Session, tag: &str, uid: bool, charset: Option<Vec<u8>>, k
 }
 
 fn read_for_search(path: &std::path::Path, header_only: bool) -> Option<(Vec<u8>, i64)> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
-        .ok()?;
-    let mtime = f.metadata().ok()?.mtime();
-    let mut data = Vec::new();
-    if header_only {
-        let mut chunk = vec![0u8; 8192];
-        loop {
-            let n = f.read(&mut chunk).ok()?;
-            if n == 0 {
-                break;
-            }
-            data.extend_from_slice(&chunk[..n]);
-            if let Some(e) = mime::crlf::header_end(&data) {
-                data.truncate(e);
-                break;
-            }
-            if data.len() > 1 << 20 {
-                break;
-            }
-        }
-    } else {
-        f.read_to_end(&mut data).ok()?;
-    }
-    Some((data, mtime))
+    let (data, meta) = crate::fetch::read_file(path, header_only).ok()?;
+    Some((data, meta.mtime()))
 }
 
 #[cfg(test)]

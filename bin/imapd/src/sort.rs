@@ -24,30 +24,7 @@ struct Info {
 }
 
 fn read_header(path: &std::path::Path) -> Option<(Vec<u8>, i64, u64)> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW)
-        .open(path)
-        .ok()?;
-    let meta = f.metadata().ok()?;
-    let mut data = Vec::new();
-    let mut chunk = vec![0u8; 8192];
-    loop {
-        let n = f.read(&mut chunk).ok()?;
-        if n == 0 {
-            break;
-        }
-        data.extend_from_slice(&chunk[..n]);
-        if let Some(e) = mime::crlf::header_end(&data) {
-            data.truncate(e);
-            break;
-        }
-        if data.len() > 1 << 20 {
-            break;
-        }
-    }
+    let (data, meta) = crate::fetch::read_file(path, true).ok()?;
     Some((data, meta.mtime(), meta.len()))
 }
 
