@@ -1822,6 +1822,121 @@ pub fn render_transcript(script: &Script, steps: &[StepOut]) -> String {
     s
 }
 
+/// One imapd (ours or Debian's) in PREAUTH mode over pipes, for tests that drive
+/// it command by command: every read is bounded in time, and the process is killed
+/// when the value is dropped.
+pub struct ImapdProcess {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    rx: std::sync::mpsc::Receiver<String>,
+}
+
+impl ImapdProcess {
+    /// Starts `cmd` (imapd with its arguments, or a wrapper such as prlimit) in
+    /// `home` with keywords on and no login tag, then `env` on top.
+    pub fn spawn(mut cmd: Command, home: &Path, env: &[(&str, &str)]) -> ImapdProcess {
+        cmd.current_dir(home)
+            .env_remove("IMAPLOGINTAG")
+            .env("IMAP_KEYWORDS", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(stdout);
+            loop {
+                let mut line = Vec::new();
+                match r.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if tx
+                            .send(String::from_utf8_lossy(&line).into_owned())
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        ImapdProcess { child, stdin, rx }
+    }
+
+    /// `bin Maildir` in `home`, with `env`.
+    pub fn start_with(bin: &Path, home: &Path, env: &[(&str, &str)]) -> ImapdProcess {
+        let mut cmd = Command::new(bin);
+        cmd.arg("Maildir");
+        ImapdProcess::spawn(cmd, home, env)
+    }
+
+    /// Our imapd in `home`.
+    pub fn start(home: &Path) -> ImapdProcess {
+        ImapdProcess::start_with(&crate::ours("imapd"), home, &[])
+    }
+
+    /// The next line; panics when imapd says nothing for 30 s or closes its output.
+    pub fn line(&mut self) -> String {
+        use std::sync::mpsc::RecvTimeoutError;
+        match self.rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => l,
+            Err(RecvTimeoutError::Timeout) => panic!("imapd did not answer in time"),
+            Err(RecvTimeoutError::Disconnected) => panic!("imapd closed its output"),
+        }
+    }
+
+    /// The next line if one comes within `wait`.
+    pub fn try_line(&mut self, wait: Duration) -> Option<String> {
+        self.rx.recv_timeout(wait).ok()
+    }
+
+    pub fn send(&mut self, data: &[u8]) {
+        let s = self.stdin.as_mut().expect("stdin still open");
+        s.write_all(data).unwrap();
+        s.flush().unwrap();
+    }
+
+    /// Sends `tag text` and returns every line up to and including the tagged one.
+    pub fn cmd(&mut self, tag: &str, text: &str) -> Vec<String> {
+        self.send(format!("{tag} {text}\r\n").as_bytes());
+        self.until(tag)
+    }
+
+    /// Every line up to and including the one tagged `tag`.
+    pub fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        loop {
+            let l = self.line();
+            let done = l.starts_with(&format!("{tag} "));
+            v.push(l);
+            if done {
+                return v;
+            }
+        }
+    }
+
+    /// Closes stdin and checks a clean, signal-free exit.
+    pub fn finish(mut self) {
+        self.stdin = None;
+        let st = crate::wait_timeout(&mut self.child, Duration::from_secs(20), "imapd");
+        assert!(st.code().is_some(), "imapd died by a signal: {st:?}");
+    }
+}
+
+impl Drop for ImapdProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

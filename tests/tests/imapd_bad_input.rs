@@ -2,97 +2,23 @@
 //! works), the process never panics, never hangs, and stays within its memory
 //! limit.
 
+use e2e::imapkit::ImapdProcess as Imap;
 use e2e::{Scratch, ours};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::time::Duration;
+use std::process::Command;
 
-struct Imap {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    rx: Receiver<String>,
+/// Our imapd (or `cmd`, a wrapper around it) in `home`, past its greeting.
+fn start_cmd(cmd: Command, home: &Path) -> Imap {
+    let mut c = Imap::spawn(cmd, home, &[]);
+    let g = c.line();
+    assert_eq!(g, "* PREAUTH Ready.\r\n");
+    c
 }
 
-impl Imap {
-    fn start_cmd(mut cmd: Command, home: &Path) -> Imap {
-        cmd.current_dir(home)
-            .env_remove("IMAPLOGINTAG")
-            .env("IMAP_KEYWORDS", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().expect("start imapd");
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            loop {
-                let mut line = Vec::new();
-                match r.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        if tx
-                            .send(String::from_utf8_lossy(&line).into_owned())
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        let mut c = Imap { child, stdin, rx };
-        let g = c.line();
-        assert_eq!(g, "* PREAUTH Ready.\r\n");
-        c
-    }
-
-    fn start(home: &Path) -> Imap {
-        let mut cmd = Command::new(ours("imapd"));
-        cmd.arg("Maildir");
-        Imap::start_cmd(cmd, home)
-    }
-
-    fn line(&mut self) -> String {
-        match self.rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) => l,
-            Err(RecvTimeoutError::Timeout) => panic!("imapd hangs"),
-            Err(RecvTimeoutError::Disconnected) => panic!("imapd closed its output"),
-        }
-    }
-
-    fn send(&mut self, data: &[u8]) {
-        let s = self.stdin.as_mut().unwrap();
-        s.write_all(data).unwrap();
-        s.flush().unwrap();
-    }
-
-    fn until(&mut self, tag: &str) -> Vec<String> {
-        let mut v = Vec::new();
-        loop {
-            let l = self.line();
-            let done = l.starts_with(&format!("{tag} "));
-            v.push(l);
-            if done {
-                return v;
-            }
-        }
-    }
-
-    fn cmd(&mut self, tag: &str, text: &str) -> Vec<String> {
-        self.send(format!("{tag} {text}\r\n").as_bytes());
-        self.until(tag)
-    }
-
-    /// Closes stdin and checks a clean, signal-free exit.
-    fn finish(mut self) {
-        self.stdin = None;
-        let st = e2e::wait_timeout(&mut self.child, Duration::from_secs(20), "imapd");
-        assert!(st.code().is_some(), "imapd died by a signal: {st:?}");
-    }
+fn start(home: &Path) -> Imap {
+    let mut cmd = Command::new(ours("imapd"));
+    cmd.arg("Maildir");
+    start_cmd(cmd, home)
 }
 
 fn last(v: &[String]) -> &str {
@@ -111,7 +37,7 @@ fn maildir(tag: &str) -> (Scratch, PathBuf) {
 #[test]
 fn unknown_commands_and_bad_arguments_get_tagged_answers() {
     let (s, _m) = maildir("imapd-bad-cmd");
-    let mut c = Imap::start(s.path());
+    let mut c = start(s.path());
     for (tag, text) in [
         ("a1", "FROBNICATE"),
         ("a3", "FETCH 1 (FLAGS"),
@@ -176,7 +102,7 @@ fn a_one_megabyte_line_of_sequence_numbers_works() {
         )
         .unwrap();
     }
-    let mut c = Imap::start(s.path());
+    let mut c = start(s.path());
     c.cmd("a", "SELECT INBOX");
     let mut line = b"b UID FETCH ".to_vec();
     let mut n = 1u64;
@@ -205,7 +131,7 @@ fn oversized_literals_are_refused_without_reading_them() {
     let (s, m) = maildir("imapd-bad-literal");
     let mut cmd = Command::new(ours("imapd"));
     cmd.arg("Maildir").env("IMAP_MAXMESSAGESIZE", "1000");
-    let mut c = Imap::start_cmd(cmd, s.path());
+    let mut c = start_cmd(cmd, s.path());
     // A synchronising literal over the limit: no "+", a tagged NO, and the next
     // line is a command again.
     c.send(b"a APPEND INBOX {5000}\r\n");
@@ -259,7 +185,7 @@ fn bad_mailbox_names_are_refused() {
     )
     .unwrap();
     std::os::unix::fs::symlink(&outside, m.join(".Evil")).unwrap();
-    let mut c = Imap::start(s.path());
+    let mut c = start(s.path());
     for (i, name) in [
         "INBOX..x",
         "INBOX.a/b",
@@ -303,7 +229,7 @@ fn a_message_that_vanishes_is_reported_not_fatal() {
         )
         .unwrap();
     }
-    let mut c = Imap::start(s.path());
+    let mut c = start(s.path());
     c.cmd("a", "SELECT INBOX");
     std::fs::remove_file(m.join("cur/101.M1P1.h,S=5:2,")).unwrap();
     // Renamed by someone else: still found.
@@ -367,7 +293,7 @@ fn a_folder_of_200000_messages_within_the_memory_limit() {
     cmd.arg(format!("--as={}", 131_072u64 * 1024))
         .arg(ours("imapd"))
         .arg("Maildir");
-    let mut c = Imap::start_cmd(cmd, &home);
+    let mut c = start_cmd(cmd, &home);
     let r = c.cmd("a", "SELECT INBOX");
     assert!(r.contains(&"* 200000 EXISTS\r\n".to_string()), "{r:?}");
     assert!(
@@ -434,7 +360,7 @@ fn a_huge_message_is_streamed_within_the_memory_limit() {
     cmd.arg(format!("--as={}", 131_072u64 * 1024))
         .arg(ours("imapd"))
         .arg("Maildir");
-    let mut c = Imap::start_cmd(cmd, s.path());
+    let mut c = start_cmd(cmd, s.path());
     c.cmd("a", "SELECT INBOX");
     let r = c.cmd(
         "b",

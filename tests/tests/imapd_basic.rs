@@ -2,106 +2,14 @@
 //! scratch maildirs, one per command group, plus IDLE seeing a delivery, a flag
 //! change and an expunge made by others.
 
+use e2e::imapkit::ImapdProcess as Imap;
 use e2e::{Scratch, courier, ours};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// One imapd process driven over pipes.
-struct Imap {
-    child: Child,
-    stdin: ChildStdin,
-    rx: Receiver<String>,
-}
-
-impl Imap {
-    fn start_with(bin: &Path, home: &Path, env: &[(&str, &str)]) -> Imap {
-        let mut cmd = Command::new(bin);
-        cmd.arg("Maildir")
-            .current_dir(home)
-            .env_remove("IMAPLOGINTAG")
-            .env("IMAP_KEYWORDS", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            loop {
-                let mut line = Vec::new();
-                match r.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => return,
-                    Ok(_) => {
-                        if tx
-                            .send(String::from_utf8_lossy(&line).into_owned())
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        Imap { child, stdin, rx }
-    }
-
-    fn start(home: &Path) -> Imap {
-        Imap::start_with(&ours("imapd"), home, &[])
-    }
-
-    fn line(&mut self) -> String {
-        match self.rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) => l,
-            Err(RecvTimeoutError::Timeout) => panic!("imapd did not answer in time"),
-            Err(RecvTimeoutError::Disconnected) => panic!("imapd closed its output"),
-        }
-    }
-
-    fn try_line(&mut self, wait: Duration) -> Option<String> {
-        self.rx.recv_timeout(wait).ok()
-    }
-
-    fn send(&mut self, data: &[u8]) {
-        self.stdin.write_all(data).unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    /// Sends `tag text` and returns every line up to and including the tagged one.
-    fn cmd(&mut self, tag: &str, text: &str) -> Vec<String> {
-        self.send(format!("{tag} {text}\r\n").as_bytes());
-        self.until(tag)
-    }
-
-    fn until(&mut self, tag: &str) -> Vec<String> {
-        let mut v = Vec::new();
-        loop {
-            let l = self.line();
-            let done = l.starts_with(&format!("{tag} "));
-            v.push(l);
-            if done {
-                return v;
-            }
-        }
-    }
-}
-
-impl Drop for Imap {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn last(v: &[String]) -> &str {
     v.last().map(String::as_str).unwrap_or("")
 }
