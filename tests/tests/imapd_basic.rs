@@ -686,3 +686,98 @@ fn header_search_covers_every_mime_part() {
     };
     assert_eq!(run(&courier)[1..], o[1..]);
 }
+
+/// LIST attributes of the folders, by name.
+fn list_attrs(c: &mut Imap) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = c
+        .cmd("l", "LIST \"\" \"*\"")
+        .iter()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("* LIST (")?;
+            let (attrs, tail) = rest.split_once(')')?;
+            let name = tail.trim_end().rsplit(' ').next()?.trim_matches('"');
+            Some((name.to_string(), attrs.to_string()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn check_all_folders_marks_every_folder_as_courier_does() {
+    let t = "check_all_folders_marks_every_folder_as_courier_does";
+    let (s, m) = maildir("imapd-checkall");
+    for f in [".A", ".B"] {
+        for d in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(m.join(f).join(d)).unwrap();
+        }
+        std::fs::write(m.join(f).join("maildirfolder"), "").unwrap();
+    }
+    put(&m, ".A/new", "1.M1P1.h", "Subject: x\n\nhi\n");
+    put(&m, "new", "2.M1P1.h", "Subject: y\n\nhi\n");
+    let mut bins = vec![ours("imapd")];
+    bins.extend(courier("imapd", t));
+    let mut answers = Vec::new();
+    for bin in &bins {
+        let mut per = Vec::new();
+        for v in ["0", "1"] {
+            let mut c = Imap::start_with(bin, s.path(), &[("IMAP_CHECK_ALL_FOLDERS", v)]);
+            c.line();
+            per.push(list_attrs(&mut c));
+        }
+        answers.push(per);
+    }
+    let ours_ = &answers[0];
+    let attrs = |set: &Vec<(String, String)>, name: &str| {
+        set.iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_default()
+    };
+    // INBOX is always marked; other folders only when asked for.
+    assert!(attrs(&ours_[0], "INBOX").contains("\\Marked"), "{ours_:?}");
+    assert!(!attrs(&ours_[0], "INBOX.A").contains("Marked"), "{ours_:?}");
+    assert!(
+        attrs(&ours_[1], "INBOX.A").contains("\\Marked"),
+        "{ours_:?}"
+    );
+    assert!(
+        attrs(&ours_[1], "INBOX.B").contains("\\Unmarked"),
+        "{ours_:?}"
+    );
+    if let Some(deb) = answers.get(1) {
+        assert_eq!(ours_, deb, "ours vs Debian's imapd");
+    }
+}
+
+#[test]
+fn mailbox_sanity_check_refuses_a_maildir_of_another_owner() {
+    let t = "mailbox_sanity_check_refuses_a_maildir_of_another_owner";
+    if !e2e::is_root() {
+        e2e::skip(t, "needs root to give the maildir to another user");
+        return;
+    }
+    let (s, m) = maildir("imapd-sanity");
+    put(&m, "cur", "1.M1P1.h:2,", "Subject: x\n\nhi\n");
+    e2e::chown_nobody(s.path());
+    for (v, refused) in [("1", true), ("", true), ("0", false)] {
+        let mut c = Imap::start_with(
+            &ours("imapd"),
+            s.path(),
+            &[("IMAP_MAILBOX_SANITY_CHECK", v)],
+        );
+        let greeting = c.line();
+        if refused {
+            assert!(
+                greeting.starts_with("* BYE [ALERT] Fatal error: Account's mailbox directory is not owned by the correct uid or gid"),
+                "IMAP_MAILBOX_SANITY_CHECK={v:?}: {greeting}"
+            );
+        } else {
+            assert_eq!(
+                greeting, "* PREAUTH Ready.\r\n",
+                "IMAP_MAILBOX_SANITY_CHECK=0"
+            );
+            assert!(last(&c.cmd("a", "SELECT INBOX")).starts_with("a OK"));
+        }
+    }
+}
